@@ -1,0 +1,356 @@
+"""The engine: scores batches with several weighted verifiers, fast and without stalling.
+
+For each verifier it de-duplicates the batch by ``cache_key`` (GRPO groups repeat the same final
+answer many times), consults an LRU cache, runs the remaining samples according to the verifier's
+isolation kind, turns timeouts and errors into values by the configured policy and records metrics.
+One sample that hangs, raises or kills its process affects only its own score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
+
+from grpo_core.cache import LRUCache
+from grpo_core.errors import ConfigError
+from grpo_core.metrics import VerifierMetrics
+from grpo_core.plugins import PluginRegistry, get_registry
+from grpo_core.pool import WorkerPool
+from grpo_core.sample import Sample
+from grpo_core.verifier import Isolation, Score, Status, Verifier, to_score
+
+CACHEABLE = frozenset({Status.OK, Status.NOT_APPLICABLE, Status.INVALID_INPUT})
+
+
+class RewardSpec(BaseModel):
+    """One chosen verifier in a run: which, how much it weighs, its options and failure policy.
+
+    ``on_timeout`` / ``on_error`` / ``on_invalid_input``: the value such a sample gets; ``None``
+    (the default) means "no reward" (TRL skips it) rather than a 0 that looks like a wrong answer.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    verifier: str
+    name: str | None = Field(None, description="reward name in logs; defaults to the verifier name")
+    weight: float = 1.0
+    options: dict[str, Any] = Field(default_factory=dict)
+    timeout: PositiveFloat | None = Field(None, description="seconds per sample; default: verifier's")
+    on_timeout: float | None = None
+    on_error: float | None = None
+    on_invalid_input: float | None = None
+
+    @property
+    def reward_name(self) -> str:
+        return self.name or self.verifier
+
+
+def format_validation_error(exc: ValidationError, prefix: str) -> str:
+    """One line per problem, each naming the full key path (``format.mode: Input should be ...``)."""
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        lines.append(f"{path}: {error['msg']}")
+    return "; ".join(lines)
+
+
+@dataclass
+class BoundVerifier:
+    """A verifier instance with its spec, resolved timeout and private cache."""
+
+    spec: RewardSpec
+    verifier: Verifier
+    timeout: float
+    cache: LRUCache[Score]
+    options_dict: dict[str, Any]
+    ready: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.reward_name
+
+    def apply_policy(self, score: Score) -> Score:
+        fallback = {
+            Status.TIMEOUT: self.spec.on_timeout,
+            Status.ERROR: self.spec.on_error,
+            Status.INVALID_INPUT: self.spec.on_invalid_input,
+        }.get(score.status)
+        if fallback is None or score.value is not None:
+            return score
+        return Score(fallback, score.status, score.details)
+
+
+@dataclass
+class BatchResult:
+    """Scores of one batch, per reward name, with the weights used to combine them."""
+
+    scores: dict[str, list[Score]]
+    weights: dict[str, float]
+    metrics: dict[str, VerifierMetrics]
+    size: int = 0
+    elapsed_s: float = 0.0
+    _rewards: list[float | None] | None = field(default=None, repr=False)
+
+    @property
+    def rewards(self) -> list[float | None]:
+        """Weighted sum per sample over the verifiers that gave a value; None if none did."""
+        if self._rewards is None:
+            totals: list[float | None] = []
+            for i in range(self.size):
+                values = [
+                    (self.weights[name], scores[i].value)
+                    for name, scores in self.scores.items()
+                    if scores[i].value is not None
+                ]
+                totals.append(sum(w * v for w, v in values) if values else None)
+            self._rewards = totals
+        return self._rewards
+
+    def values(self, name: str) -> list[float | None]:
+        return [score.value for score in self.scores[name]]
+
+    def row_fields(self, index: int) -> dict[str, Any]:
+        """The fields ``grpo score`` adds to a row: rewards, reward, status, details."""
+        return {
+            "rewards": {name: scores[index].value for name, scores in self.scores.items()},
+            "reward": self.rewards[index],
+            "status": {name: scores[index].status.value for name, scores in self.scores.items()},
+            "details": {name: dict(scores[index].details) for name, scores in self.scores.items()},
+        }
+
+
+class Engine:
+    """Scores batches of samples with a list of weighted verifiers.
+
+    Use as a context manager (or call :meth:`close`) so worker processes are shut down.
+    """
+
+    def __init__(
+        self,
+        rewards: Sequence[RewardSpec | Mapping[str, Any]],
+        *,
+        registry: PluginRegistry | None = None,
+        workers: int | None = None,
+        cache_size: int = 65536,
+    ) -> None:
+        if not rewards:
+            raise ConfigError("no rewards chosen: name at least one verifier")
+        registry = registry or get_registry()
+        self.bound: list[BoundVerifier] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(rewards):
+            spec = self._spec(raw, index)
+            if spec.reward_name in seen:
+                raise ConfigError(
+                    f"reward {spec.reward_name!r} is chosen twice; give one a distinct `name`"
+                )
+            seen.add(spec.reward_name)
+            cls = registry.verifier_class(spec.verifier)
+            try:
+                verifier = cls(spec.options)
+            except ValidationError as exc:
+                raise ConfigError(
+                    "bad option for verifier "
+                    f"{spec.verifier!r}: {format_validation_error(exc, spec.reward_name)}"
+                ) from None
+            self.bound.append(
+                BoundVerifier(
+                    spec=spec,
+                    verifier=verifier,
+                    timeout=spec.timeout or cls.default_timeout,
+                    cache=LRUCache(cache_size),
+                    options_dict=verifier.options.model_dump(mode="json"),
+                )
+            )
+        preload = {
+            type(b.verifier).__module__
+            for b in self.bound
+            if b.verifier.isolation is Isolation.PROCESS and type(b.verifier).__module__ != "__main__"
+        }
+        self._pool = WorkerPool(workers, preload=preload) if self._needs_pool() else None
+        self.metrics: dict[str, VerifierMetrics] = {b.name: VerifierMetrics(b.name) for b in self.bound}
+
+    @staticmethod
+    def _spec(raw: RewardSpec | Mapping[str, Any], index: int) -> RewardSpec:
+        if isinstance(raw, RewardSpec):
+            return raw
+        try:
+            return RewardSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, f"rewards[{index}]")) from None
+
+    def _needs_pool(self) -> bool:
+        return any(b.verifier.isolation is Isolation.PROCESS for b in self.bound)
+
+    # -- introspection -------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.bound]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {b.name: b.spec.weight for b in self.bound}
+
+    def required_columns(self) -> dict[str, tuple[str, ...]]:
+        return {b.name: tuple(b.verifier.columns) for b in self.bound}
+
+    def missing_columns(self, row: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(reward name, column) pairs this row lacks."""
+        return [(name, col) for name, cols in self.required_columns().items() for col in cols if col not in row]
+
+    # -- scoring -------------------------------------------------------------------------------
+    def score(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
+        """Synchronous wrapper of :meth:`score_async` (usable inside a running event loop too)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.score_async(samples))
+        with concurrent.futures.ThreadPoolExecutor(1) as executor:
+            return executor.submit(asyncio.run, self.score_async(samples)).result()
+
+    async def score_async(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
+        started = time.perf_counter()
+        batch = [s if isinstance(s, Sample) else Sample(s) for s in samples]
+        outcomes = await asyncio.gather(*(self._score_one_verifier(b, batch) for b in self.bound))
+        scores = {b.name: result for b, (result, _) in zip(self.bound, outcomes)}
+        metrics = {b.name: m for b, (_, m) in zip(self.bound, outcomes)}
+        for name, m in metrics.items():
+            self.metrics[name].merge(m)
+        return BatchResult(
+            scores=scores,
+            weights=self.weights,
+            metrics=metrics,
+            size=len(batch),
+            elapsed_s=time.perf_counter() - started,
+        )
+
+    async def score_verifier(self, name: str, samples: Sequence[Mapping[str, Any]]) -> tuple[list[Score], VerifierMetrics]:
+        """Score a batch with one of the engine's verifiers (what a per-reward TRL function needs)."""
+        bound = next((b for b in self.bound if b.name == name), None)
+        if bound is None:
+            raise KeyError(f"no reward named {name!r}; this engine has {self.names}")
+        batch = [s if isinstance(s, Sample) else Sample(s) for s in samples]
+        scores, metrics = await self._score_one_verifier(bound, batch)
+        self.metrics[name].merge(metrics)
+        return scores, metrics
+
+    async def _score_one_verifier(self, bound: BoundVerifier, batch: list[Sample]) -> tuple[list[Score], VerifierMetrics]:
+        verifier = bound.verifier
+        results: list[Score | None] = [None] * len(batch)
+        latencies: list[float | None] = [None] * len(batch)
+        cached = [False] * len(batch)
+        # Unique work: (cache key or None, indices sharing it, the sample to score).
+        work: list[tuple[Hashable | None, list[int], Sample]] = []
+        pending: dict[Hashable, list[int]] = {}
+        for i, sample in enumerate(batch):
+            missing = [col for col in verifier.columns if col not in sample]
+            if missing:
+                results[i] = bound.apply_policy(Score.invalid_input(f"row lacks column(s) {missing}"))
+                continue
+            try:
+                key = verifier.cache_key(sample)
+                if key is not None:
+                    hash(key)
+            except Exception as exc:
+                results[i] = bound.apply_policy(Score.error(f"cache_key failed: {type(exc).__name__}: {exc}"))
+                continue
+            if key is None:
+                work.append((None, [i], sample))
+                continue
+            hit = bound.cache.get(key)
+            if hit is not None:
+                results[i], cached[i] = hit, True
+            elif key in pending:
+                pending[key].append(i)
+                cached[i] = True
+            else:
+                pending[key] = [i]
+                work.append((key, pending[key], sample))
+
+        executed = await self._execute(bound, [sample for _, _, sample in work])
+        for (key, indices, _), (score, latency) in zip(work, executed):
+            score = bound.apply_policy(score)
+            if key is not None and score.status in CACHEABLE:
+                bound.cache.put(key, score)
+            for i in indices:
+                results[i] = score
+            latencies[indices[0]] = latency
+
+        metrics = VerifierMetrics(bound.name)
+        final: list[Score] = []
+        for score, latency, was_cached in zip(results, latencies, cached):
+            assert score is not None
+            metrics.record(score.value, score.status, latency, was_cached)
+            final.append(score)
+        return final, metrics
+
+    async def _execute(self, bound: BoundVerifier, samples: list[Sample]) -> list[tuple[Score, float]]:
+        if not samples:
+            return []
+        isolation = bound.verifier.isolation
+        if isolation is Isolation.PROCESS:
+            assert self._pool is not None
+            cls = type(bound.verifier)
+            return list(
+                await asyncio.gather(
+                    *(self._pool.score(cls, bound.options_dict, dict(s), bound.timeout) for s in samples)
+                )
+            )
+        if not bound.ready:
+            bound.verifier.setup()
+            bound.ready = True
+        if isolation is Isolation.ASYNC:
+            return await self._execute_async(bound, samples)
+        return [self._execute_inline(bound.verifier, sample) for sample in samples]
+
+    @staticmethod
+    def _execute_inline(verifier: Verifier, sample: Sample) -> tuple[Score, float]:
+        started = time.perf_counter()
+        try:
+            score = to_score(verifier.score(sample))
+        except Exception as exc:
+            score = Score.error(f"{type(exc).__name__}: {exc}")
+        return score, time.perf_counter() - started
+
+    async def _execute_async(self, bound: BoundVerifier, samples: list[Sample]) -> list[tuple[Score, float]]:
+        """Batches of ``max_batch_size``, at most ``max_concurrency`` in flight; the timeout bounds each call."""
+        verifier = bound.verifier
+        size = max(1, verifier.max_batch_size)
+        semaphore = asyncio.Semaphore(max(1, verifier.max_concurrency))
+
+        async def run_chunk(chunk: list[Sample]) -> list[tuple[Score, float]]:
+            async with semaphore:
+                started = time.perf_counter()
+                try:
+                    raw = await asyncio.wait_for(verifier.score_batch(chunk), bound.timeout)
+                except asyncio.TimeoutError:
+                    return [(Score.timeout(bound.timeout), bound.timeout)] * len(chunk)
+                except Exception as exc:
+                    error = Score.error(f"{type(exc).__name__}: {exc}")
+                    return [(error, time.perf_counter() - started)] * len(chunk)
+                elapsed = (time.perf_counter() - started) / len(chunk)
+                if len(raw) != len(chunk):
+                    error = Score.error(f"score_batch returned {len(raw)} results for {len(chunk)} samples")
+                    return [(error, elapsed)] * len(chunk)
+                return [(to_score(r), elapsed) for r in raw]
+
+        chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
+        results = await asyncio.gather(*(run_chunk(chunk) for chunk in chunks))
+        return [item for chunk in results for item in chunk]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

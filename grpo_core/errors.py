@@ -1,0 +1,23 @@
+"""Errors with messages meant for the person running the tool (CLI exit code 2)."""
+
+from __future__ import annotations
+
+
+class GrpoError(Exception):
+    """Base of grpo-core's user-facing errors."""
+
+
+class ConfigError(GrpoError):
+    """A run config, CLI option or verifier option is wrong; the message names the field and fix."""
+
+
+class UnknownVerifierError(ConfigError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        known_text = ", ".join(sorted(known)) or "none installed (pip install grpo-reward-format ...)"
+        super().__init__(f"unknown verifier {name!r}; installed verifiers: {known_text}")
+        self.name = name
+        self.known = known
+
+
+class DataError(GrpoError):
+    """An input row is malformed or lacks a column a verifier needs; names file:line and field."""

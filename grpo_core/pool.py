@@ -1,0 +1,86 @@
+"""A pool of worker processes with a hard wall-clock limit per task.
+
+Built on pebble: a task past its timeout has its worker killed and replaced, and a worker that dies
+(``os._exit``, a segfault, the OOM killer) fails only its own task. Signal-based timeouts are not
+used: they do not work off the main thread, where trainers call rewards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from grpo_core.verifier import Score, Verifier
+from grpo_core.worker import run_score
+
+START_METHOD_ENV = "GRPO_WORKER_START_METHOD"
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class WorkerPool:
+    """Runs ``process`` verifiers; started lazily, recreated if pebble declares it broken.
+
+    The ``forkserver`` start method is the default: forking a trainer process that runs threads
+    (event loops, torch) can deadlock, and the fork server preloads the verifiers' modules so a
+    replacement worker does not pay for importing sympy again.
+    """
+
+    def __init__(self, workers: int | None = None, preload: Iterable[str] = ()) -> None:
+        self.workers = workers or default_workers()
+        self.preload = sorted({"grpo_core.worker", *preload})
+        self.start_method = os.environ.get(START_METHOD_ENV, "forkserver")
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
+
+    def _context(self) -> Any:
+        context = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            context.set_forkserver_preload(self.preload)
+        return context
+
+    def _get_pool(self) -> ProcessPool:
+        with self._lock:
+            if self._pool is None or not self._pool.active:
+                if self._pool is not None:
+                    self._pool.stop()
+                self._pool = ProcessPool(max_workers=self.workers, context=self._context())
+            return self._pool
+
+    async def score(
+        self, cls: type[Verifier], options: dict[str, Any], sample: dict[str, Any], timeout: float
+    ) -> tuple[Score, float]:
+        """Score one sample in a worker; returns (score, seconds spent)."""
+        try:
+            future = self._get_pool().schedule(run_score, args=(cls, options, sample), timeout=timeout)
+        except RuntimeError:  # the pool broke between the check and the call: start a new one
+            with self._lock:
+                self._pool = None
+            future = self._get_pool().schedule(run_score, args=(cls, options, sample), timeout=timeout)
+        try:
+            return await asyncio.wrap_future(future)
+        except FutureTimeoutError:
+            return Score.timeout(timeout), timeout
+        except ProcessExpired as exc:
+            return Score.error(f"worker process died (exit code {exc.exitcode})", exitcode=exc.exitcode), 0.0
+        except Exception as exc:  # pickling failures, a broken pool
+            return Score.error(f"worker failure: {type(exc).__name__}: {exc}"), 0.0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.stop()
+                self._pool.join(timeout=10)
+                self._pool = None

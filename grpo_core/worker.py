@@ -1,0 +1,38 @@
+"""Code that runs inside the engine's worker processes.
+
+Kept import-light: a replacement worker (after a timeout kill) starts from the fork server, where
+the verifiers' modules were preloaded, so it is ready in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any
+
+from grpo_core.sample import Sample
+from grpo_core.verifier import Score, Verifier, to_score
+
+_instances: dict[tuple[type, str], Verifier] = {}
+
+
+def _verifier(cls: type[Verifier], options: dict[str, Any]) -> Verifier:
+    key = (cls, json.dumps(options, sort_keys=True, default=str))
+    verifier = _instances.get(key)
+    if verifier is None:
+        verifier = cls(options)
+        verifier.setup()
+        _instances[key] = verifier
+    return verifier
+
+
+def run_score(cls: type[Verifier], options: dict[str, Any], sample: dict[str, Any]) -> tuple[Score, float]:
+    """Score one sample; exceptions become an ``error`` Score so nothing unpicklable travels back."""
+    started = time.perf_counter()
+    try:
+        result = to_score(_verifier(cls, options).score(Sample(sample)))
+    except Exception as exc:
+        tb = traceback.format_exc(limit=-3)
+        result = Score.error(f"{type(exc).__name__}: {exc}", traceback=tb)
+    return result, time.perf_counter() - started

@@ -1,0 +1,1 @@
+"""The harness: the ``grpo`` command line, and (lazily imported) TRL GRPOTrainer wiring."""

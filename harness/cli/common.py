@@ -1,0 +1,26 @@
+"""Shared CLI plumbing: user errors become a clear message and exit code 2."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from grpo_core.errors import GrpoError
+
+err_console = Console(stderr=True)
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a GrpoError (bad config, bad row, unknown verifier) into ``error: ...`` and exit 2."""
+    try:
+        yield
+    except GrpoError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None

@@ -1,0 +1,1 @@
+"""Code-execution backends for code rewards; backends register through ``register_sandbox_backends``."""
