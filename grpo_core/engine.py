@@ -51,6 +51,18 @@ class RewardSpec(BaseModel):
         return self.name or self.verifier
 
 
+def as_samples(samples: Sequence[Mapping[str, Any]]) -> list[Sample]:
+    """Wrap rows as Samples; a row that is not a mapping is a caller bug worth a clear message."""
+    batch = []
+    for index, row in enumerate(samples):
+        if not isinstance(row, Mapping):
+            raise TypeError(
+                f"sample {index} is a {type(row).__name__}; expected a mapping {{prompt, completion, ...}}"
+            )
+        batch.append(row if isinstance(row, Sample) else Sample(row))
+    return batch
+
+
 def format_validation_error(exc: ValidationError, prefix: str) -> str:
     """One line per problem, each naming the full key path (``format.mode: Input should be ...``)."""
     lines = []
@@ -147,9 +159,7 @@ class Engine:
         for index, raw in enumerate(rewards):
             spec = self._spec(raw, index)
             if spec.reward_name in seen:
-                raise ConfigError(
-                    f"reward {spec.reward_name!r} is chosen twice; give one a distinct `name`"
-                )
+                raise ConfigError(f"reward {spec.reward_name!r} is chosen twice; give one a distinct `name`")
             seen.add(spec.reward_name)
             cls = registry.verifier_class(spec.verifier)
             try:
@@ -202,7 +212,9 @@ class Engine:
 
     def missing_columns(self, row: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(reward name, column) pairs this row lacks."""
-        return [(name, col) for name, cols in self.required_columns().items() for col in cols if col not in row]
+        return [
+            (name, col) for name, cols in self.required_columns().items() for col in cols if col not in row
+        ]
 
     # -- scoring -------------------------------------------------------------------------------
     def score(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
@@ -216,7 +228,7 @@ class Engine:
 
     async def score_async(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
-        batch = [s if isinstance(s, Sample) else Sample(s) for s in samples]
+        batch = as_samples(samples)
         outcomes = await asyncio.gather(*(self._score_one_verifier(b, batch) for b in self.bound))
         scores = {b.name: result for b, (result, _) in zip(self.bound, outcomes)}
         metrics = {b.name: m for b, (_, m) in zip(self.bound, outcomes)}
@@ -230,17 +242,21 @@ class Engine:
             elapsed_s=time.perf_counter() - started,
         )
 
-    async def score_verifier(self, name: str, samples: Sequence[Mapping[str, Any]]) -> tuple[list[Score], VerifierMetrics]:
+    async def score_verifier(
+        self, name: str, samples: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[Score], VerifierMetrics]:
         """Score a batch with one of the engine's verifiers (what a per-reward TRL function needs)."""
         bound = next((b for b in self.bound if b.name == name), None)
         if bound is None:
             raise KeyError(f"no reward named {name!r}; this engine has {self.names}")
-        batch = [s if isinstance(s, Sample) else Sample(s) for s in samples]
+        batch = as_samples(samples)
         scores, metrics = await self._score_one_verifier(bound, batch)
         self.metrics[name].merge(metrics)
         return scores, metrics
 
-    async def _score_one_verifier(self, bound: BoundVerifier, batch: list[Sample]) -> tuple[list[Score], VerifierMetrics]:
+    async def _score_one_verifier(
+        self, bound: BoundVerifier, batch: list[Sample]
+    ) -> tuple[list[Score], VerifierMetrics]:
         verifier = bound.verifier
         results: list[Score | None] = [None] * len(batch)
         latencies: list[float | None] = [None] * len(batch)
@@ -319,7 +335,7 @@ class Engine:
         return score, time.perf_counter() - started
 
     async def _execute_async(self, bound: BoundVerifier, samples: list[Sample]) -> list[tuple[Score, float]]:
-        """Batches of ``max_batch_size``, at most ``max_concurrency`` in flight; the timeout bounds each call."""
+        """Batches of ``max_batch_size``, ``max_concurrency`` in flight; the timeout bounds each call."""
         verifier = bound.verifier
         size = max(1, verifier.max_batch_size)
         semaphore = asyncio.Semaphore(max(1, verifier.max_concurrency))

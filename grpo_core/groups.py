@@ -38,9 +38,10 @@ def group_advantages(
         values = [float(rewards[i]) for i in indices]  # type: ignore[arg-type]
         mean = statistics.fmean(values)
         std = statistics.stdev(values) if len(values) > 1 else 0.0
+        denominator = std + eps if scale else 1.0
         for i, value in zip(indices, values):
             advantage = value - mean
-            advantages[i] = advantage / (std + eps) if scale else advantage
+            advantages[i] = advantage / denominator if denominator else 0.0
     return advantages
 
 

@@ -210,5 +210,3 @@ def get_registry(*, refresh: bool = False) -> PluginRegistry:
     if _default_registry is None or refresh:
         _default_registry = PluginRegistry.from_entry_points()
     return _default_registry
-
-

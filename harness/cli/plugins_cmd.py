@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from grpo_core.plugins import get_registry
 from harness.cli import app
+from harness.cli.common import make_console
 
 
 @app.command("plugins")
@@ -22,7 +22,7 @@ def plugins_command(
     if as_json:
         typer.echo(json.dumps(plugins, indent=2))
         return
-    console = Console()
+    console = make_console()
     table = Table(title="grpo plugins")
     for column in ("plugin", "distribution", "version", "verifiers", "sandbox backends"):
         table.add_column(column)

@@ -18,7 +18,7 @@ from grpo_core.errors import ConfigError, DataError
 from grpo_core.jsonl import atomic_writer, read_jsonl, write_json_atomic, write_jsonl
 from grpo_core.report import build_summary
 from harness.cli import app
-from harness.cli.common import user_errors
+from harness.cli.common import make_console, user_errors
 
 PROGRESS_MIN_ROWS = 2048
 
@@ -68,7 +68,9 @@ def build_specs(
     for text in options:
         name, key, value = parse_option(text)
         if name not in chosen:
-            raise ConfigError(f"--option {text!r}: {name!r} is not among the chosen --reward {sorted(chosen)}")
+            raise ConfigError(
+                f"--option {text!r}: {name!r} is not among the chosen --reward {sorted(chosen)}"
+            )
         per_reward[name][key] = value
     fallback_timeout = parse_fallback(on_timeout, "--on-timeout")
     fallback_error = parse_fallback(on_error, "--on-error")
@@ -107,12 +109,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
     table = Table(title=f"grpo score: {summary['rows']} rows in {summary['elapsed_s']:.2f}s")
     headers = ["reward", "weight", "mean", "std", "ok", "n/a", "timeout", "error", "invalid"]
-    headers += ["p50 ms", "p95 ms", "cache hits"]
+    headers += ["p50 ms", "p95 ms", "cached"]
     has_groups = "groups" in summary
     if has_groups:
-        headers.append("zero-std groups")
+        headers.append("0-std groups")
     for header in headers:
-        table.add_column(header, justify="left" if header == "reward" else "right")
+        table.add_column(header, justify="left" if header == "reward" else "right", no_wrap=True)
     for name, v in summary["verifiers"].items():
         status = v["status"]
         row = [name, f"{v['weight']:g}", _fmt(v["mean"]), _fmt(v["std"])]
@@ -147,7 +149,7 @@ def score_command(
 ) -> None:
     """Score completions with the chosen verifiers; print a summary and write the scored rows."""
     to_stdout = output is not None and str(output) == "-"
-    console = Console(stderr=to_stdout)
+    console = make_console(stderr=to_stdout)
     with user_errors():
         specs = build_specs(reward, option, timeout, on_timeout, on_error)
         rows = read_jsonl(input_path)
@@ -158,8 +160,13 @@ def score_command(
             values: dict[str, list[float | None]] = {name: [] for name in engine.names}
             show_progress = len(rows) >= PROGRESS_MIN_ROWS
             with Progress(
-                TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), disable=not show_progress, transient=True,
+                TextColumn("scoring"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                disable=not show_progress,
+                transient=True,
             ) as progress:
                 task = progress.add_task("scoring", total=len(rows))
                 for start in range(0, len(rows), batch_size):
@@ -172,7 +179,11 @@ def score_command(
                     progress.advance(task, len(chunk))
             groups = [row.get("group") for row in scored] if any("group" in row for row in scored) else None
             summary = build_summary(
-                engine.metrics, engine.weights, [row["reward"] for row in scored], values, groups,
+                engine.metrics,
+                engine.weights,
+                [row["reward"] for row in scored],
+                values,
+                groups,
                 elapsed_s=time.perf_counter() - started,
             )
         summary["input"] = str(input_path)

@@ -1,0 +1,41 @@
+# One entry point for set-up and running. `make demo` and `make test` do all set-up themselves.
+PYTHON ?= python3
+VENV ?= .venv
+CONSTRAINTS ?= constraints/cpu.txt
+BIN := $(VENV)/bin
+PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format bench clean
+
+$(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,train,docker]" $(addprefix -e ,$(PLUGIN_DIRS))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the embedded default.
+demo: install
+	$(BIN)/grpo score examples/data/r1_format_sample.jsonl --reward format --reward tag_count=0.5 \
+		-o runs/demo/scored.jsonl --summary-json runs/demo/summary.json
+
+## The whole test suite (root tests and every plugin's tests).
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python benchmarks/engine_overhead.py
+
+clean:
+	rm -rf $(VENV) runs
