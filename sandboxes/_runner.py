@@ -1,0 +1,264 @@
+"""The in-sandbox job runner (standard library only; its source is sent as ``python3 -c``).
+
+It reads one job from stdin (a decimal length line, then that many bytes of JSON), writes the files
+into a fresh work directory, runs the command in its own session under rlimits, streams stdout and
+stderr with a byte cap (a flood stops the program, it is never buffered whole), enforces the wall
+time, kills the whole process tree (with ``kill_all``: every process of the sandbox user but PID 1
+and itself, so double-forked daemons die too), removes the work directory and prints one result line
+``GRPO-RESULT <json>`` on its own stdout. Nothing the program prints reaches that stream.
+
+Because the source travels with every call, the runner always matches the host library and any
+image with ``python3`` works.
+"""
+
+import base64
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MARK = "GRPO-RESULT "
+CHUNK = 65536
+
+
+def _read_payload():
+    stream = sys.stdin.buffer
+    header = stream.readline(32)
+    size = int(header.strip() or b"0")
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise RuntimeError("payload truncated")
+        data += chunk
+    return json.loads(data)
+
+
+def _write_files(work, files):
+    for rel, spec in files.items():
+        norm = os.path.normpath(rel)
+        if os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep):
+            raise ValueError("file path escapes the work dir: %r" % rel)
+        path = os.path.join(work, norm)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        data = base64.b64decode(spec["b64"])
+        with open(path, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, spec.get("mode", 0o644))
+
+
+def _kill_everything(pgid, kill_all):
+    """Kill the job's session, then (kill_all) every other process this user may signal."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+    if not kill_all:
+        return 0
+    for _ in range(400):
+        try:
+            os.kill(-1, signal.SIGKILL)  # Linux spares PID 1 and the caller
+        except ProcessLookupError:
+            return 0
+        except OSError:
+            break
+        time.sleep(0.005)
+    return _count_others()
+
+
+def _count_others():
+    me = os.getpid()
+    count = 0
+    try:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, me):
+                try:
+                    with open("/proc/%s/stat" % entry) as handle:
+                        state = handle.read().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                if state != "Z":
+                    count += 1
+    except OSError:
+        return -1
+    return count
+
+
+def main():
+    started = time.monotonic()
+    job = _read_payload()
+    root = job["workroot"]
+    os.makedirs(root, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="job-", dir=root)
+    result = {
+        "exit_code": None,
+        "signal": None,
+        "timed_out": False,
+        "stdout_truncated": False,
+        "stderr_truncated": False,
+        "output_limit_exceeded": False,
+        "error": None,
+    }
+    cap = int(job["output_bytes"])
+    wall = float(job["wall_time"])
+    kill_all = bool(job.get("kill_all"))
+    try:
+        _write_files(work, job.get("files", {}))
+    except (OSError, ValueError) as exc:
+        result["error"] = "could not write job files: %s" % exc
+        return _finish(result, work, started, kill_all, None)
+
+    env = {
+        "PATH": job.get("path") or "/usr/local/bin:/usr/bin:/bin",
+        "HOME": work,
+        "TMPDIR": work,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+    }
+    env.update(job.get("env") or {})
+    limits = job.get("rlimits") or {}
+
+    def preexec():
+        for name, value in limits.items():
+            number = getattr(resource, name, None)
+            if number is not None and value is not None:
+                try:
+                    resource.setrlimit(number, (int(value), int(value)))
+                except (ValueError, OSError):
+                    pass
+        try:
+            with open("/proc/self/oom_score_adj", "w") as handle:
+                handle.write("1000")
+        except OSError:
+            pass
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+
+    try:
+        proc = subprocess.Popen(
+            job["command"],
+            cwd=work,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,
+            close_fds=True,
+        )
+    except OSError as exc:
+        result["exit_code"] = 127
+        result["stderr"] = "cannot execute %r: %s" % (job["command"][0], exc)
+        return _finish(result, work, started, kill_all, None)
+
+    wake = threading.Event()
+    buffers = {"stdout": bytearray(), "stderr": bytearray()}
+
+    def pump(stream, name):
+        buf = buffers[name]
+        fd = stream.fileno()
+        try:
+            while True:
+                chunk = os.read(fd, CHUNK)
+                if not chunk:
+                    break
+                room = cap - len(buf)
+                if len(chunk) > room:
+                    buf.extend(chunk[: max(room, 0)])
+                    result[name + "_truncated"] = True
+                    result["output_limit_exceeded"] = True
+                    wake.set()
+                    # keep reading (and discarding) until the kill lands, so the writer never blocks
+                    continue
+                buf.extend(chunk)
+        except OSError:
+            pass
+
+    def feed(data):
+        try:
+            if data:
+                proc.stdin.write(data)
+            proc.stdin.close()
+        except OSError:
+            pass
+
+    def reap():
+        proc.wait()
+        wake.set()
+
+    threads = [
+        threading.Thread(target=pump, args=(proc.stdout, "stdout"), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, "stderr"), daemon=True),
+        threading.Thread(target=feed, args=(base64.b64decode(job.get("stdin") or ""),), daemon=True),
+        threading.Thread(target=reap, daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + wall
+    while True:
+        remaining = deadline - time.monotonic()
+        if proc.returncode is not None or result["output_limit_exceeded"]:
+            break
+        if remaining <= 0:
+            result["timed_out"] = True
+            break
+        wake.wait(remaining)
+        wake.clear()
+    result["run_elapsed"] = time.monotonic() - started
+    leftovers = _kill_everything(proc.pid, kill_all)
+    proc.wait()
+    for thread in threads[:2]:
+        thread.join(1.0)
+    code = proc.returncode
+    if code is not None and code < 0:
+        result["signal"] = -code
+        result["exit_code"] = 128 - code
+    else:
+        result["exit_code"] = code
+    if result["timed_out"] or result["output_limit_exceeded"]:
+        result["exit_code"] = result["exit_code"] if result["exit_code"] is not None else 137
+    result["stdout"] = bytes(buffers["stdout"]).decode("utf-8", "replace")
+    result["stderr"] = bytes(buffers["stderr"]).decode("utf-8", "replace")
+    result["leftover_processes"] = leftovers
+    return _finish(result, work, started, kill_all, proc)
+
+
+def _finish(result, work, started, kill_all, proc):
+    if proc is None and kill_all:
+        _kill_everything(os.getpid(), kill_all)
+    for dirpath, dirnames, _ in os.walk(work):
+        for name in dirnames:
+            try:
+                os.chmod(os.path.join(dirpath, name), 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        stat = os.statvfs(os.path.dirname(work))
+        result["work_free_fraction"] = stat.f_bavail / max(stat.f_blocks, 1)
+    except OSError:
+        result["work_free_fraction"] = None
+    result["runner_elapsed"] = time.monotonic() - started
+    out = os.fdopen(os.dup(1), "w")
+    out.write("\n" + MARK + json.dumps(result) + "\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as exc:  # an infrastructure failure of the runner itself
+        sys.stdout.write("\n" + MARK + json.dumps({"error": "runner: %s: %s" % (type(exc).__name__, exc)}))
+        sys.stdout.flush()
+        sys.exit(0)

@@ -1,0 +1,217 @@
+"""Backends for machines without Docker: bubblewrap (+ rlimits), and an explicitly unsafe subprocess.
+
+``bwrap``: network, PID, IPC, UTS and user namespaces; the host's ``/usr`` read-only; tmpfs ``/work``
+and ``/tmp``; no host ``/etc``, ``/home`` or environment; rlimits for memory (address space), CPU time,
+processes, file size and open files. Run as root, each concurrent job gets its own unprivileged host
+uid, so a fork bomb's process limit is its own.
+
+``subprocess``: no isolation at all (a plain child process in a temp dir, rlimits only). It refuses to
+run unless ``GRPO_SANDBOX_ALLOW_UNSAFE=1`` is set or it is built with ``allow_unsafe=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from sandboxes.base import Job, Result, SandboxBackend, SandboxError, SandboxUnavailable
+from sandboxes.protocol import RUNNER_GRACE, decode_result, encode_job, max_reply_bytes, runner_command
+
+UNSAFE_ENV = "GRPO_SANDBOX_ALLOW_UNSAFE"
+#: host uids handed to concurrent bwrap jobs when running as root (one per job in flight)
+UID_BASE = 231000
+
+
+def _run_runner(
+    argv: list[str], payload: bytes, job: Job, backend: str, **popen: object
+) -> tuple[Result, dict[str, object]]:
+    """Start the runner, send the job, read its reply with a cap and a host-side deadline."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+            **popen,  # type: ignore[arg-type]
+        )
+    except OSError as exc:
+        raise SandboxError(f"{backend}: cannot start {argv[0]}: {exc}") from exc
+    cap = max_reply_bytes(job)
+    out = bytearray()
+    err = bytearray()
+
+    def pump(stream: object, buf: bytearray) -> None:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if len(buf) < cap:
+                buf.extend(chunk[: cap - len(buf)])
+
+    readers = [
+        threading.Thread(target=pump, args=(proc.stdout, out), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, err), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(payload)
+        proc.stdin.close()
+    except OSError:
+        pass
+    deadline = job.limits.wall_time + RUNNER_GRACE
+    host_killed = False
+    try:
+        proc.wait(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        host_killed = True
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            pass
+        proc.wait()
+    for reader in readers:
+        reader.join(2.0)
+    elapsed = time.monotonic() - started
+    if host_killed:
+        return (
+            Result(exit_code=137, timed_out=True, signal=9, elapsed=elapsed, backend=backend),
+            {"host_killed": True},
+        )
+    result, raw = decode_result(bytes(out), bytes(err), backend, elapsed)
+    if result.error and proc.returncode:
+        result.error += f" (runner exit status {proc.returncode})"
+    return result, raw
+
+
+class BwrapBackend(SandboxBackend):
+    """bubblewrap namespaces + rlimits: the local backend for machines without Docker."""
+
+    name = "bwrap"
+
+    def __init__(self, *, python: str = "python3", extra_ro_binds: tuple[str, ...] = ()) -> None:
+        ok, why = self.available()
+        if not ok:
+            raise SandboxUnavailable(why)
+        self.python = python
+        self.extra_ro_binds = extra_ro_binds
+        self._uids: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._next_uid = UID_BASE
+        self._uid_lock = threading.Lock()
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        if not sys.platform.startswith("linux"):
+            return False, "bwrap backend needs Linux"
+        if shutil.which("bwrap") is None:
+            return False, "bubblewrap (`bwrap`) is not installed (apt-get install bubblewrap)"
+        return True, ""
+
+    def _argv(self) -> list[str]:
+        argv = [
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
+        for top in ("bin", "lib", "lib32", "lib64", "sbin"):
+            path = f"/{top}"
+            if os.path.islink(path):
+                argv += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                argv += ["--ro-bind", path, path]
+        for path in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", *self.extra_ro_binds):
+            argv += ["--ro-bind-try", path, path]
+        argv += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/work",
+            "--chdir",
+            "/work",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            "/usr/local/bin:/usr/bin:/bin",
+            "--uid",
+            "1000",
+            "--gid",
+            "1000",
+            "--hostname",
+            "sandbox",
+            "--",
+        ]
+        return argv + runner_command(self.python)
+
+    def _take_uid(self) -> int:
+        try:
+            return self._uids.get_nowait()
+        except queue.Empty:
+            with self._uid_lock:
+                self._next_uid += 1
+                return self._next_uid
+
+    def _run(self, job: Job) -> Result:
+        payload = encode_job(
+            job,
+            workroot="/work",
+            kill_all=True,
+            address_space_limit=True,
+            extra_rlimits={"RLIMIT_NPROC": job.limits.pids + 16},
+        )
+        popen: dict[str, object] = {}
+        uid = None
+        if os.geteuid() == 0:
+            uid = self._take_uid()
+            popen = {"user": uid, "group": uid, "extra_groups": []}
+        try:
+            result, _ = _run_runner(self._argv(), payload, job, self.name, **popen)
+        finally:
+            if uid is not None:
+                self._uids.put(uid)
+        return result
+
+
+class SubprocessBackend(SandboxBackend):
+    """UNSAFE: runs the program as a plain child process (rlimits only). Explicit opt-in required."""
+
+    name = "subprocess"
+    safe = False
+
+    def __init__(self, *, allow_unsafe: bool = False) -> None:
+        if not (allow_unsafe or os.environ.get(UNSAFE_ENV) == "1"):
+            raise SandboxUnavailable(
+                "the `subprocess` backend runs untrusted code without any isolation; opt in with "
+                f"allow_unsafe=True (code verifier: allow_unsafe=true) or {UNSAFE_ENV}=1"
+            )
+        self._root = tempfile.mkdtemp(prefix="grpo-unsafe-")
+
+    def _run(self, job: Job) -> Result:
+        path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
+        payload = encode_job(job, workroot=self._root, kill_all=False, address_space_limit=True, path=path)
+        result, _ = _run_runner(runner_command(sys.executable), payload, job, self.name)
+        return result
+
+    def close(self) -> None:
+        shutil.rmtree(self._root, ignore_errors=True)

@@ -1,0 +1,105 @@
+"""Talking to the in-sandbox runner: the job payload it reads and the result line it prints."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sandboxes.base import Job, Result
+
+MARK = b"GRPO-RESULT "
+#: seconds the runner may need beyond the job's wall time (start-up, kill, clean-up)
+RUNNER_GRACE = 5.0
+
+
+@lru_cache(maxsize=1)
+def runner_source() -> str:
+    return (Path(__file__).with_name("_runner.py")).read_text()
+
+
+def runner_command(python: str = "python3") -> list[str]:
+    return [python, "-I", "-S", "-c", runner_source()]
+
+
+def _b64(data: str | bytes) -> str:
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def rlimits_for(job: Job, *, address_space: bool) -> dict[str, int | None]:
+    limits = job.limits
+    cpu_seconds = int(math.ceil(limits.wall_time * max(limits.cpus, 1.0))) + 1
+    out: dict[str, int | None] = {
+        "RLIMIT_CORE": 0,
+        "RLIMIT_CPU": cpu_seconds,
+        "RLIMIT_FSIZE": limits.file_size_mb * 1024 * 1024,
+        "RLIMIT_NOFILE": limits.open_files,
+    }
+    if address_space:
+        out["RLIMIT_AS"] = limits.memory_mb * 1024 * 1024
+    return out
+
+
+def encode_job(
+    job: Job,
+    *,
+    workroot: str,
+    kill_all: bool,
+    address_space_limit: bool = False,
+    path: str | None = None,
+    extra_rlimits: dict[str, int] | None = None,
+) -> bytes:
+    if not job.command:
+        raise ValueError("job.command is empty")
+    rlimits = rlimits_for(job, address_space=address_space_limit)
+    rlimits.update(extra_rlimits or {})
+    payload: dict[str, Any] = {
+        "command": list(job.command),
+        "files": {name: {"b64": _b64(content)} for name, content in job.files.items()},
+        "stdin": _b64(job.stdin or b""),
+        "wall_time": job.limits.wall_time,
+        "output_bytes": job.limits.output_bytes,
+        "workroot": workroot,
+        "kill_all": kill_all,
+        "rlimits": rlimits,
+        "env": dict(job.env),
+        "path": path,
+    }
+    body = json.dumps(payload).encode()
+    return str(len(body)).encode() + b"\n" + body
+
+
+def max_reply_bytes(job: Job) -> int:
+    """The most a well-behaved runner prints (JSON escapes can grow text up to 6x)."""
+    return 12 * job.limits.output_bytes + 256 * 1024
+
+
+def decode_result(stdout: bytes, stderr: bytes, backend: str, elapsed: float) -> tuple[Result, dict[str, Any]]:
+    """The runner's reply -> (Result, raw dict). A missing or broken reply is an infrastructure error."""
+    index = stdout.rfind(MARK)
+    if index < 0:
+        tail = stderr.decode("utf-8", "replace")[-500:].strip()
+        return Result.failure(f"sandbox runner gave no result{': ' + tail if tail else ''}", backend, elapsed), {}
+    try:
+        raw = json.loads(stdout[index + len(MARK) :].decode("utf-8", "replace"))
+    except json.JSONDecodeError as exc:
+        return Result.failure(f"sandbox runner reply unreadable: {exc}", backend, elapsed), {}
+    if raw.get("error"):
+        return Result.failure(str(raw["error"]), backend, elapsed), raw
+    result = Result(
+        exit_code=raw.get("exit_code"),
+        stdout=raw.get("stdout", ""),
+        stderr=raw.get("stderr", ""),
+        stdout_truncated=bool(raw.get("stdout_truncated")),
+        stderr_truncated=bool(raw.get("stderr_truncated")),
+        timed_out=bool(raw.get("timed_out")),
+        elapsed=float(raw.get("run_elapsed") or elapsed),
+        signal=raw.get("signal"),
+        output_limit_exceeded=bool(raw.get("output_limit_exceeded")),
+        backend=backend,
+    )
+    return result, raw
