@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,8 @@ class Engine:
         }
         self._pool = WorkerPool(workers, preload=preload) if self._needs_pool() else None
         self.metrics: dict[str, VerifierMetrics] = {b.name: VerifierMetrics(b.name) for b in self.bound}
+        self._loops = threading.local()
+        self._all_loops: list[asyncio.AbstractEventLoop] = []
 
     @staticmethod
     def _spec(raw: RewardSpec | Mapping[str, Any], index: int) -> RewardSpec:
@@ -222,9 +225,18 @@ class Engine:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.score_async(samples))
+            return self._run_sync(samples)
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
-            return executor.submit(asyncio.run, self.score_async(samples)).result()
+            return executor.submit(self._run_sync, samples).result()
+
+    def _run_sync(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
+        """Run on this thread's own event loop, kept for the engine's life (async verifiers may hold
+        loop-bound clients). Not ``asyncio.run``: its SIGINT bookkeeping reprs the whole result."""
+        loop = getattr(self._loops, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = self._loops.loop = asyncio.new_event_loop()
+            self._all_loops.append(loop)
+        return loop.run_until_complete(self.score_async(samples))
 
     async def score_async(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
@@ -345,7 +357,7 @@ class Engine:
                 started = time.perf_counter()
                 try:
                     raw = await asyncio.wait_for(verifier.score_batch(chunk), bound.timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return [(Score.timeout(bound.timeout), bound.timeout)] * len(chunk)
                 except Exception as exc:
                     error = Score.error(f"{type(exc).__name__}: {exc}")
@@ -364,6 +376,10 @@ class Engine:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+        for loop in self._all_loops:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
+        self._all_loops.clear()
 
     def __enter__(self) -> Engine:
         return self

@@ -10,7 +10,7 @@ import asyncio
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from grpo_core.sample import Sample
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Why a score has the value it has. Infrastructure failures are never silently a 0."""
 
     OK = "ok"
@@ -28,7 +28,7 @@ class Status(str, Enum):
     INVALID_INPUT = "invalid_input"
 
 
-class Isolation(str, Enum):
+class Isolation(StrEnum):
     """How the engine runs a verifier.
 
     - ``inline``: cheap and pure, called directly in the caller's process.

@@ -1,0 +1,32 @@
+"""The external plugin example in CONTRIBUTING.md works against the real contract and engine."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+from grpo_core import Engine, PluginRegistry
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugins" / "grpo-reward-length"
+
+
+def test_example_plugin_declares_its_entry_point():
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["grpo"] == {"length": "grpo_reward_length"}
+
+
+def test_example_plugin_scores_through_the_engine(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    sys.modules.pop("grpo_reward_length", None)
+    import grpo_reward_length
+
+    registry = PluginRegistry()
+    registry.add_plugin(grpo_reward_length, "length")
+    spec = {"verifier": "length", "options": {"max_words": 4}}
+    with Engine([spec], registry=registry) as engine:
+        result = engine.score(
+            [{"completion": "a b c"}, {"completion": "a b c d e f"}, {"completion": "x " * 9}]
+        )
+    assert result.values("length") == [1.0, 0.5, 0.0]
+    assert result.scores["length"][1].details == {"words": 6}
