@@ -23,11 +23,23 @@ from grpo_core.worker import run_score
 START_METHOD_ENV = "GRPO_WORKER_START_METHOD"
 
 
+WORKERS_ENV = "GRPO_WORKERS"
+
+
 def default_workers() -> int:
+    """``GRPO_WORKERS``, else the usable CPUs shared among the node's training ranks.
+
+    Under ``accelerate``/``torchrun`` every rank builds its own engine; dividing by
+    ``LOCAL_WORLD_SIZE`` keeps 8 ranks from starting 8 x CPUs verifier processes.
+    """
+    if os.environ.get(WORKERS_ENV):
+        return max(1, int(os.environ[WORKERS_ENV]))
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(1, cpus // max(1, ranks))
 
 
 class WorkerPool:
