@@ -12,6 +12,7 @@ image with ``python3`` works.
 """
 
 import base64
+import contextlib
 import json
 import os
 import resource
@@ -44,7 +45,7 @@ def _write_files(work, files):
     for rel, spec in files.items():
         norm = os.path.normpath(rel)
         if os.path.isabs(norm) or norm == ".." or norm.startswith(".." + os.sep):
-            raise ValueError("file path escapes the work dir: %r" % rel)
+            raise ValueError(f"file path escapes the work dir: {rel!r}")
         path = os.path.join(work, norm)
         parent = os.path.dirname(path)
         if parent:
@@ -57,10 +58,8 @@ def _write_files(work, files):
 
 def _kill_everything(pgid, kill_all):
     """Kill the job's session, then (kill_all) every other process this user may signal."""
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
     if not kill_all:
         return 0
     for _ in range(400):
@@ -81,7 +80,7 @@ def _count_others():
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) not in (1, me):
                 try:
-                    with open("/proc/%s/stat" % entry) as handle:
+                    with open(f"/proc/{entry}/stat") as handle:
                         state = handle.read().rsplit(")", 1)[1].split()[0]
                 except OSError:
                     continue
@@ -113,7 +112,7 @@ def main():
     try:
         _write_files(work, job.get("files", {}))
     except (OSError, ValueError) as exc:
-        result["error"] = "could not write job files: %s" % exc
+        result["error"] = f"could not write job files: {exc}"
         return _finish(result, work, started, kill_all, None)
 
     env = {
@@ -132,10 +131,8 @@ def main():
         for name, value in limits.items():
             number = getattr(resource, name, None)
             if number is not None and value is not None:
-                try:
+                with contextlib.suppress(ValueError, OSError):
                     resource.setrlimit(number, (int(value), int(value)))
-                except (ValueError, OSError):
-                    pass
         try:
             with open("/proc/self/oom_score_adj", "w") as handle:
                 handle.write("1000")
@@ -158,7 +155,7 @@ def main():
         )
     except OSError as exc:
         result["exit_code"] = 127
-        result["stderr"] = "cannot execute %r: %s" % (job["command"][0], exc)
+        result["stderr"] = "cannot execute {!r}: {}".format(job["command"][0], exc)
         return _finish(result, work, started, kill_all, None)
 
     wake = threading.Event()
@@ -238,10 +235,8 @@ def _finish(result, work, started, kill_all, proc):
         _kill_everything(os.getpid(), kill_all)
     for dirpath, dirnames, _ in os.walk(work):
         for name in dirnames:
-            try:
+            with contextlib.suppress(OSError):
                 os.chmod(os.path.join(dirpath, name), 0o700)
-            except OSError:
-                pass
     shutil.rmtree(work, ignore_errors=True)
     try:
         stat = os.statvfs(os.path.dirname(work))
@@ -259,6 +254,6 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except Exception as exc:  # an infrastructure failure of the runner itself
-        sys.stdout.write("\n" + MARK + json.dumps({"error": "runner: %s: %s" % (type(exc).__name__, exc)}))
+        sys.stdout.write("\n" + MARK + json.dumps({"error": f"runner: {type(exc).__name__}: {exc}"}))
         sys.stdout.flush()
         sys.exit(0)

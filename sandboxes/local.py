@@ -11,6 +11,7 @@ run unless ``GRPO_SANDBOX_ALLOW_UNSAFE=1`` is set or it is built with ``allow_un
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -79,10 +80,8 @@ def _run_runner(
         proc.wait(timeout=deadline)
     except subprocess.TimeoutExpired:
         host_killed = True
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(proc.pid, 9)
-        except OSError:
-            pass
         proc.wait()
     for reader in readers:
         reader.join(2.0)

@@ -78,12 +78,16 @@ def max_reply_bytes(job: Job) -> int:
     return 12 * job.limits.output_bytes + 256 * 1024
 
 
-def decode_result(stdout: bytes, stderr: bytes, backend: str, elapsed: float) -> tuple[Result, dict[str, Any]]:
+def decode_result(
+    stdout: bytes, stderr: bytes, backend: str, elapsed: float
+) -> tuple[Result, dict[str, Any]]:
     """The runner's reply -> (Result, raw dict). A missing or broken reply is an infrastructure error."""
     index = stdout.rfind(MARK)
     if index < 0:
         tail = stderr.decode("utf-8", "replace")[-500:].strip()
-        return Result.failure(f"sandbox runner gave no result{': ' + tail if tail else ''}", backend, elapsed), {}
+        return Result.failure(
+            f"sandbox runner gave no result{': ' + tail if tail else ''}", backend, elapsed
+        ), {}
     try:
         raw = json.loads(stdout[index + len(MARK) :].decode("utf-8", "replace"))
     except json.JSONDecodeError as exc:

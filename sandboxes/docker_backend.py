@@ -1,0 +1,530 @@
+"""The Docker backend: a warm pool of long-lived, hardened containers; one ``exec`` per job.
+
+Every container runs with no network, a read-only root, size-capped tmpfs ``/work`` and ``/tmp``, a
+non-root user, ``cap_drop ALL``, ``no-new-privileges``, a pids limit, memory = memory+swap limit, a
+CPU quota and ulimits. PID 1 is a tiny reaper that ignores signals from inside and exits on its own
+after ``max_age`` (``auto_remove`` then deletes the container, even if this process died).
+
+A job is sent to the in-sandbox runner (see :mod:`sandboxes._runner`) over the exec's stdin. The runner
+enforces the wall time and output cap inside and kills every process of the sandbox user afterwards;
+the host enforces the wall time too (plus a grace) and recycles a container that overran, lost its
+runner, left processes behind, filled its tmpfs or served ``max_jobs``. Containers carry labels and
+are removed at exit (atexit) and at start-up (those of dead owner processes, or past their expiry).
+
+``DOCKER_HOST`` / ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` are honoured (``docker.from_env``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import queue
+import socket
+import struct
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sandboxes.base import (
+    ConcurrencyLimit,
+    Job,
+    Limits,
+    Result,
+    SandboxBackend,
+    SandboxError,
+    SandboxUnavailable,
+)
+from sandboxes.images import DEFAULT_IMAGE
+from sandboxes.protocol import RUNNER_GRACE, decode_result, encode_job, max_reply_bytes, runner_command
+
+LABEL = "org.grpo.sandbox"
+LABEL_OWNER = "org.grpo.sandbox.owner"
+LABEL_EXPIRES = "org.grpo.sandbox.expires"
+SANDBOX_USER = "1000:1000"
+WORKROOT = "/work"
+
+#: PID 1 of every pool container: reaps orphans, ignores signals sent from inside, exits at expiry.
+PID1_SOURCE = """
+import os, signal, sys, time
+for s in range(1, signal.NSIG):
+    try:
+        signal.signal(s, signal.SIG_DFL)
+    except (OSError, ValueError, RuntimeError):
+        pass
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    signal.sigtimedwait([signal.SIGCHLD], 5.0)
+"""
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """Container-level settings (fixed when a container is created; jobs needing others get a pool)."""
+
+    image: str = DEFAULT_IMAGE
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids: int = 128
+    work_tmpfs_mb: int = 128
+    tmp_tmpfs_mb: int = 64
+    open_files: int = 256
+    file_size_mb: int = 64
+    runtime: str | None = None  # e.g. "runsc" for gVisor where installed
+
+    def host_config_kwargs(self) -> dict[str, Any]:
+        from docker.types import Ulimit
+
+        return {
+            "network_mode": "none",
+            "read_only": True,
+            "tmpfs": {
+                WORKROOT: f"rw,exec,nosuid,nodev,size={self.work_tmpfs_mb}m,uid=1000,gid=1000,mode=0700",
+                "/tmp": f"rw,noexec,nosuid,nodev,size={self.tmp_tmpfs_mb}m,mode=1777",
+            },
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "pids_limit": self.pids,
+            "mem_limit": f"{self.memory_mb}m",
+            "memswap_limit": f"{self.memory_mb}m",
+            "nano_cpus": int(self.cpus * 1e9),
+            "ulimits": [
+                Ulimit(name="nofile", soft=self.open_files, hard=self.open_files),
+                Ulimit(name="core", soft=0, hard=0),
+                Ulimit(name="fsize", soft=self.file_size_mb << 20, hard=self.file_size_mb << 20),
+            ],
+            "ipc_mode": "private",
+            "auto_remove": True,
+            "init": False,
+            "runtime": self.runtime,
+        }
+
+    def docker_run_flags(self) -> list[str]:
+        """The same hardening as ``docker run`` flags (for one-shot runs and the benchmark)."""
+        flags = [
+            "--network=none",
+            "--read-only",
+            f"--tmpfs={WORKROOT}:rw,exec,nosuid,nodev,size={self.work_tmpfs_mb}m,uid=1000,gid=1000,mode=0700",
+            f"--tmpfs=/tmp:rw,noexec,nosuid,nodev,size={self.tmp_tmpfs_mb}m,mode=1777",
+            f"--user={SANDBOX_USER}",
+            "--cap-drop=ALL",
+            "--security-opt=no-new-privileges:true",
+            f"--pids-limit={self.pids}",
+            f"--memory={self.memory_mb}m",
+            f"--memory-swap={self.memory_mb}m",
+            f"--cpus={self.cpus}",
+            f"--ulimit=nofile={self.open_files}:{self.open_files}",
+            "--ulimit=core=0:0",
+            f"--ulimit=fsize={self.file_size_mb << 20}:{self.file_size_mb << 20}",
+            "--ipc=private",
+            f"--label={LABEL}=oneshot",
+        ]
+        if self.runtime:
+            flags.append(f"--runtime={self.runtime}")
+        return flags
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def docker_client(timeout: float = 60):
+    """A Docker SDK client from the environment (``DOCKER_HOST`` etc.); SandboxUnavailable if none."""
+    try:
+        import docker
+    except ImportError as exc:
+        raise SandboxUnavailable("the Docker SDK is not installed: pip install 'grpo-core[docker]'") from exc
+    try:
+        client = docker.from_env(timeout=timeout, max_pool_size=max(16, ConcurrencyLimit.size() + 8))
+        client.ping()
+    except Exception as exc:
+        where = os.environ.get("DOCKER_HOST", "the local socket")
+        raise SandboxUnavailable(
+            f"no Docker engine reachable at {where} ({type(exc).__name__}: {exc}); start dockerd, set "
+            "DOCKER_HOST, or choose the `bwrap` backend"
+        ) from exc
+    return client
+
+
+def reap_stale(client, *, everything_of_this_host: bool = False) -> int:
+    """Remove sandbox containers whose owner process is gone (this host) or whose expiry passed."""
+    removed = 0
+    host = socket.gethostname()
+    now = time.time()
+    try:
+        containers = client.api.containers(all=True, filters={"label": LABEL})
+    except Exception:
+        return 0
+    for info in containers:
+        labels = info.get("Labels") or {}
+        owner = labels.get(LABEL_OWNER, "")
+        owner_host, _, owner_pid = owner.rpartition(":")
+        stale = False
+        try:
+            stale = float(labels.get(LABEL_EXPIRES, "inf")) < now
+        except ValueError:
+            stale = True
+        if owner_host == host and owner_pid.isdigit():
+            pid = int(owner_pid)
+            if everything_of_this_host or pid != os.getpid() and not _pid_alive(pid):
+                stale = True
+        if labels.get(LABEL) == "oneshot" and info.get("State") != "running":
+            stale = True
+        if stale:
+            try:
+                client.api.remove_container(info["Id"], force=True)
+                removed += 1
+            except Exception:
+                pass
+    return removed
+
+
+class _Container:
+    __slots__ = ("id", "created", "jobs")
+
+    def __init__(self, cid: str) -> None:
+        self.id = cid
+        self.created = time.monotonic()
+        self.jobs = 0
+
+
+class DockerPool:
+    """Warm containers of one :class:`Hardening`; shared by every caller in the process."""
+
+    _pools: dict[tuple[str, Hardening], DockerPool] = {}
+    _lock = threading.Lock()
+    _reaped: set[str] = set()
+
+    def __init__(
+        self, client, hardening: Hardening, size: int, *, max_jobs: int = 1000, max_age: float = 3600.0
+    ) -> None:
+        self.client = client
+        self.hardening = hardening
+        self.size = max(1, size)
+        self.max_jobs = max_jobs
+        self.max_age = max_age
+        self._idle: queue.LifoQueue[_Container] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(self.size)
+        self._all: dict[str, _Container] = {}
+        self._all_lock = threading.Lock()
+        self._closed = False
+        self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0}
+        self._check_image()
+
+    # -- sharing -------------------------------------------------------------------------------
+    @classmethod
+    def shared(cls, hardening: Hardening, size: int | None = None) -> DockerPool:
+        host = os.environ.get("DOCKER_HOST", "")
+        key = (host, hardening)
+        with cls._lock:
+            pool = cls._pools.get(key)
+            if pool is None or pool._closed:
+                client = docker_client()
+                if host not in cls._reaped:
+                    reap_stale(client)
+                    cls._reaped.add(host)
+                pool = cls(client, hardening, size or ConcurrencyLimit.size())
+                cls._pools[key] = pool
+            return pool
+
+    @classmethod
+    def close_all(cls) -> None:
+        with cls._lock:
+            pools = list(cls._pools.values())
+            cls._pools.clear()
+        for pool in pools:
+            pool.close()
+
+    def _check_image(self) -> None:
+        import docker
+
+        try:
+            self.client.images.get(self.hardening.image)
+        except docker.errors.ImageNotFound:
+            raise SandboxUnavailable(
+                f"sandbox image {self.hardening.image!r} is not built: run `grpo sandbox build` "
+                "(or `grpo sandbox build --offline` without a registry)"
+            ) from None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"docker: {exc}") from exc
+
+    # -- containers ----------------------------------------------------------------------------
+    def _create(self) -> _Container:
+        api = self.client.api
+        expires = time.time() + self.max_age + 60
+        host_config = api.create_host_config(**self.hardening.host_config_kwargs())
+        name = f"grpo-sandbox-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+        try:
+            created = api.create_container(
+                self.hardening.image,
+                command=["python3", "-I", "-S", "-c", PID1_SOURCE, str(int(self.max_age + 30))],
+                user=SANDBOX_USER,
+                working_dir=WORKROOT,
+                environment={"LANG": "C.UTF-8"},
+                labels={LABEL: "pool", LABEL_OWNER: _owner(), LABEL_EXPIRES: f"{expires:.0f}"},
+                network_disabled=True,
+                host_config=host_config,
+                name=name,
+                hostname="sandbox",
+            )
+            cid = created["Id"]
+            api.start(cid)
+        except Exception as exc:
+            raise SandboxError(f"could not start a sandbox container: {type(exc).__name__}: {exc}") from exc
+        container = _Container(cid)
+        with self._all_lock:
+            self._all[cid] = container
+        self.stats["created"] += 1
+        return container
+
+    def _remove(self, container: _Container, *, background: bool = True) -> None:
+        with self._all_lock:
+            self._all.pop(container.id, None)
+
+        def kill() -> None:
+            with contextlib.suppress(Exception):
+                self.client.api.remove_container(container.id, force=True)
+
+        if background:
+            threading.Thread(target=kill, daemon=True).start()
+        else:
+            kill()
+
+    def _acquire(self) -> _Container:
+        self._slots.acquire()  # back-pressure: at most `size` jobs hold a container
+        try:
+            while True:
+                try:
+                    container = self._idle.get_nowait()
+                except queue.Empty:
+                    return self._create()
+                if time.monotonic() - container.created < self.max_age:
+                    return container
+                self.stats["recycled"] += 1
+                self._remove(container)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _release(self, container: _Container, healthy: bool) -> None:
+        try:
+            if healthy and not self._closed and container.jobs < self.max_jobs:
+                self._idle.put(container)
+            else:
+                self.stats["recycled"] += 1
+                self._remove(container)
+        finally:
+            self._slots.release()
+
+    def warm(self, count: int | None = None) -> None:
+        """Start containers ahead of the first jobs (in parallel)."""
+        count = min(self.size, count or self.size)
+        missing = max(0, count - self._idle.qsize())
+        made: list[_Container] = []
+        errors: list[BaseException] = []
+
+        def one() -> None:
+            try:
+                made.append(self._create())
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one) for _ in range(missing)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for container in made:
+            self._idle.put(container)
+        if errors and not made:
+            raise errors[0]
+
+    def container_ids(self) -> list[str]:
+        with self._all_lock:
+            return list(self._all)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            containers = list(self._all.values())
+        threads = [
+            threading.Thread(target=self._remove, args=(c,), kwargs={"background": False}) for c in containers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def run(self, job: Job, backend: str = "docker") -> Result:
+        container = self._acquire()
+        healthy = False
+        try:
+            result, healthy = self._exec(container, job, backend)
+            return result
+        finally:
+            container.jobs += 1
+            self.stats["jobs"] += 1
+            self._release(container, healthy)
+
+    def _exec(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool]:
+        api = self.client.api
+        started = time.monotonic()
+        payload = encode_job(job, workroot=WORKROOT, kill_all=True)
+        try:
+            exec_id = api.exec_create(
+                container.id,
+                runner_command(),
+                stdin=True,
+                stdout=True,
+                stderr=True,
+                user=SANDBOX_USER,
+                workdir=WORKROOT,
+                environment={"LANG": "C.UTF-8"},
+            )["Id"]
+            raw_socket = api.exec_start(exec_id, socket=True)
+        except Exception as exc:
+            return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False
+        sock = getattr(raw_socket, "_sock", raw_socket)
+        deadline = started + job.limits.wall_time + RUNNER_GRACE
+        try:
+            out, err, complete = self._converse(sock, payload, deadline, max_reply_bytes(job))
+        except OSError as exc:
+            return Result.failure(f"docker exec stream failed: {exc}", backend), False
+        finally:
+            try:
+                raw_socket.close()
+                sock.close()
+            except Exception:
+                pass
+        elapsed = time.monotonic() - started
+        if not complete:
+            # The host-side limit: the runner did not finish in time (or flooded its channel).
+            self.stats["host_kills"] += 1
+            if len(out) + len(err) >= max_reply_bytes(job):
+                return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False
+            return Result(exit_code=137, signal=9, timed_out=True, elapsed=elapsed, backend=backend), False
+        result, raw = decode_result(out, err, backend, elapsed)
+        healthy = (
+            result.error is None
+            and not result.timed_out
+            and not raw.get("leftover_processes")
+            and (raw.get("work_free_fraction") or 0.0) > 0.5
+        )
+        if result.error is not None:
+            self._diagnose(container, result)
+        return result, healthy
+
+    def _diagnose(self, container: _Container, result: Result) -> None:
+        try:
+            state = self.client.api.inspect_container(container.id)["State"]
+        except Exception:
+            state = {"Status": "gone"}
+        if state.get("OOMKilled") or state.get("Status") != "running":
+            result.error = f"{result.error} (container {state.get('Status')}, oom={state.get('OOMKilled')})"
+
+    @staticmethod
+    def _converse(sock, payload: bytes, deadline: float, cap: int) -> tuple[bytes, bytes, bool]:
+        """Send the payload, read the multiplexed reply until EOF, the deadline or the cap."""
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        sock.sendall(payload)
+        buffers = {1: bytearray(), 2: bytearray()}
+        pending = bytearray()
+        total = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bytes(buffers[1]), bytes(buffers[2]), False
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                return bytes(buffers[1]), bytes(buffers[2]), False
+            if not chunk:
+                return bytes(buffers[1]), bytes(buffers[2]), True
+            pending.extend(chunk)
+            total += len(chunk)
+            if total > cap:
+                return bytes(buffers[1]), bytes(buffers[2]), False
+            while len(pending) >= 8:
+                stream, size = struct.unpack(">BxxxL", pending[:8])
+                if len(pending) < 8 + size:
+                    break
+                buffers.setdefault(stream, bytearray()).extend(pending[8 : 8 + size])
+                del pending[: 8 + size]
+
+
+class DockerBackend(SandboxBackend):
+    """Jobs run by ``exec`` in a warm pool of hardened containers (see module docs)."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        image: str = DEFAULT_IMAGE,
+        pool_size: int | None = None,
+        runtime: str | None = None,
+        warm: bool = False,
+        defaults: Limits | None = None,
+    ) -> None:
+        self.image = image
+        self.pool_size = pool_size
+        self.runtime = runtime
+        self.defaults = defaults or Limits()
+        self._pools: set[DockerPool] = set()
+        # fail early and clearly: engine reachable, image present
+        self.pool_for(self.defaults)
+        if warm:
+            self.pool_for(self.defaults).warm()
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        try:
+            docker_client(timeout=5)
+        except SandboxUnavailable as exc:
+            return False, str(exc)
+        return True, ""
+
+    def hardening_for(self, limits: Limits) -> Hardening:
+        return Hardening(
+            image=self.image,
+            memory_mb=limits.memory_mb,
+            cpus=limits.cpus,
+            pids=limits.pids,
+            open_files=limits.open_files,
+            file_size_mb=limits.file_size_mb,
+            runtime=self.runtime,
+        )
+
+    def pool_for(self, limits: Limits) -> DockerPool:
+        pool = DockerPool.shared(self.hardening_for(limits), self.pool_size)
+        self._pools.add(pool)
+        return pool
+
+    def _run(self, job: Job) -> Result:
+        return self.pool_for(job.limits).run(job, self.name)
+
+    def close(self) -> None:
+        """Pools are shared process-wide and closed at exit; ``close_all`` ends them earlier."""
+
+
+atexit.register(DockerPool.close_all)
