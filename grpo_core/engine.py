@@ -151,7 +151,10 @@ class Engine:
         registry: PluginRegistry | None = None,
         workers: int | None = None,
         cache_size: int = 65536,
+        worker_memory_mb: int | None = None,
     ) -> None:
+        """``workers``: processes for ``process`` verifiers (default: CPUs / local ranks);
+        ``cache_size``: LRU entries per verifier; ``worker_memory_mb``: address-space cap per worker."""
         if not rewards:
             raise ConfigError("no rewards chosen: name at least one verifier")
         registry = registry or get_registry()
@@ -184,7 +187,11 @@ class Engine:
             for b in self.bound
             if b.verifier.isolation is Isolation.PROCESS and type(b.verifier).__module__ != "__main__"
         }
-        self._pool = WorkerPool(workers, preload=preload) if self._needs_pool() else None
+        self._pool = (
+            WorkerPool(workers, preload=preload, memory_limit_mb=worker_memory_mb)
+            if self._needs_pool()
+            else None
+        )
         self.metrics: dict[str, VerifierMetrics] = {b.name: VerifierMetrics(b.name) for b in self.bound}
         self._loops = threading.local()
         self._all_loops: list[asyncio.AbstractEventLoop] = []

@@ -18,7 +18,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from grpo_core.verifier import Score, Verifier
-from grpo_core.worker import run_score
+from grpo_core.worker import init_worker, run_score
 
 START_METHOD_ENV = "GRPO_WORKER_START_METHOD"
 
@@ -45,13 +45,26 @@ def default_workers() -> int:
 class WorkerPool:
     """Runs ``process`` verifiers; started lazily, recreated if pebble declares it broken.
 
+    Each worker may get an address-space cap (a runaway allocation becomes a ``MemoryError`` in
+    that sample, not an OOM-killed training node) and is replaced after ``max_tasks_per_worker``
+    samples, which bounds slow leaks such as sympy's ever-growing caches.
+
     The ``forkserver`` start method is the default: forking a trainer process that runs threads
     (event loops, torch) can deadlock, and the fork server preloads the verifiers' modules so a
     replacement worker does not pay for importing sympy again.
     """
 
-    def __init__(self, workers: int | None = None, preload: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        preload: Iterable[str] = (),
+        *,
+        memory_limit_mb: int | None = None,
+        max_tasks_per_worker: int = 10000,
+    ) -> None:
         self.workers = workers or default_workers()
+        self.memory_limit_mb = memory_limit_mb
+        self.max_tasks_per_worker = max_tasks_per_worker
         self.preload = sorted({"grpo_core.worker", *preload})
         self.start_method = os.environ.get(START_METHOD_ENV, "forkserver")
         self._pool: ProcessPool | None = None
@@ -68,7 +81,13 @@ class WorkerPool:
             if self._pool is None or not self._pool.active:
                 if self._pool is not None:
                     self._pool.stop()
-                self._pool = ProcessPool(max_workers=self.workers, context=self._context())
+                self._pool = ProcessPool(
+                    max_workers=self.workers,
+                    max_tasks=self.max_tasks_per_worker,
+                    initializer=init_worker,
+                    initargs=(self.memory_limit_mb,),
+                    context=self._context(),
+                )
             return self._pool
 
     async def score(

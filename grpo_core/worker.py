@@ -17,6 +17,15 @@ from grpo_core.verifier import Score, Verifier, to_score
 _instances: dict[tuple[type, str], Verifier] = {}
 
 
+def init_worker(memory_limit_mb: int | None) -> None:
+    """Runs once in each new worker: cap its address space when asked."""
+    if memory_limit_mb:
+        import resource
+
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _verifier(cls: type[Verifier], options: dict[str, Any]) -> Verifier:
     key = (cls, json.dumps(options, sort_keys=True, default=str))
     verifier = _instances.get(key)

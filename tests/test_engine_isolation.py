@@ -143,3 +143,31 @@ def test_metrics_count_statuses_and_latency(registry):
     assert summary["mean"] == 0.5
     assert summary["latency_p50_ms"] is not None
     assert summary["latency_p95_ms"] >= TIMEOUT * 1000  # the timed-out sample counts at its limit
+
+
+def test_memory_cap_turns_a_runaway_allocation_into_an_error(registry):
+    spec = {"verifier": "misbehaving", "timeout": 10}
+    with Engine([spec], registry=registry, workers=1, worker_memory_mb=512) as engine:
+        result = engine.score(rows("alloc", "1"))
+    first, second = result.scores["misbehaving"]
+    assert first.status is Status.ERROR and "MemoryError" in first.details["error"]
+    assert second.status is Status.OK
+
+
+def test_workers_are_recycled_after_max_tasks():
+    from grpo_core.pool import WorkerPool
+
+    pool = WorkerPool(workers=1, max_tasks_per_worker=2)
+    try:
+        from grpo_throwaway import FileWriter
+
+        async def pids():
+            return [
+                (await pool.score(FileWriter, {}, {"completion": "x"}, 10))[0].details["pid"]
+                for _ in range(4)
+            ]
+
+        seen = asyncio.run(pids())
+    finally:
+        pool.close()
+    assert seen[0] == seen[1] and seen[2] == seen[3] and seen[0] != seen[2]
