@@ -147,6 +147,8 @@ class BwrapBackend(SandboxBackend):
             "/tmp",
             "--tmpfs",
             "/work",
+            "--remount-ro",
+            "/",
             "--chdir",
             "/work",
             "--clearenv",
