@@ -484,14 +484,19 @@ def _exact_equal_numbers(a: Any, b: Any) -> bool | None:
             return True
         if isinstance(a, sympy.Rational) and isinstance(b, sympy.Rational):
             return False
-        va, vb = _numeric_value(a), _numeric_value(b)
-        if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+        import mpmath
+
+        if a.has(sympy.oo, -sympy.oo, sympy.zoo) or b.has(sympy.oo, -sympy.oo, sympy.zoo):
+            return bool(a == b)
+        fa, fb = _mp_function(a, []), _mp_function(b, [])
+        if fa is None or fb is None:
             return None
-        if va.is_infinite or vb.is_infinite:
-            return bool(va == vb)
-        diff = abs(sympy.N(va - vb, HIGH_PRECISION))
-        scale = max(abs(va), abs(vb), sympy.Integer(1))
-        return bool(diff <= scale * sympy.Float(10) ** (-(HIGH_PRECISION - 12)))
+        va, vb = _mp_value(fa, [], HIGH_PRECISION), _mp_value(fb, [], HIGH_PRECISION)
+        if va is None or vb is None:
+            return None
+        with mpmath.workdps(HIGH_PRECISION):
+            scale = max(abs(va), abs(vb), 1)
+            return bool(abs(va - vb) <= scale * mpmath.mpf(10) ** (-(HIGH_PRECISION - 12)))
     except Exception:
         return None
 
@@ -577,6 +582,31 @@ def numbers_equal(g: Item, p: Item, g_expr: Any, p_expr: Any) -> bool:
     return False
 
 
+def _mp_function(expr: Any, symbols: list[Any]) -> Any:
+    """A fast mpmath evaluator of ``expr`` (no exact zero tests, unlike sympy.N)."""
+    try:
+        numbers = expr.atoms(sympy.Rational)
+        if numbers:
+            # literal integers would otherwise be evaluated as Python ints/floats (3/10**2 -> 0.03)
+            expr = expr.xreplace({n: sympy.Float(n, 80) for n in numbers if n not in (0, 1, -1)})
+        return sympy.lambdify(symbols, expr, modules="mpmath")
+    except Exception:
+        return None
+
+
+def _mp_value(fn: Any, args: list[Any], dps: int) -> Any:
+    import mpmath
+
+    try:
+        with mpmath.workdps(dps):
+            value = mpmath.mpmathify(fn(*args))
+            if not mpmath.isfinite(value):
+                return None
+            return +value
+    except Exception:
+        return None
+
+
 def _random_points(symbols: list[Any], count: int, seed: int) -> list[dict[Any, Any]]:
     rng = random.Random(seed)
     points = []
@@ -590,33 +620,38 @@ def _random_points(symbols: list[Any], count: int, seed: int) -> list[dict[Any, 
 
 
 def _symbolic_equal(a: Any, b: Any) -> bool | None:
-    """Algebraic equality of two expressions with free symbols: random-point evaluation at high
-    precision (decides quickly), then sympy simplification. None: undecided."""
+    """Algebraic equality of two expressions with free symbols: evaluation at random points with
+    mpmath at 40 digits (decides quickly), then sympy simplification. None: undecided."""
+    import mpmath
+
     try:
         if a == b:
             return True
-        diff = a - b
-        symbols = sorted(diff.free_symbols | a.free_symbols | b.free_symbols, key=str)
+        symbols = sorted(a.free_symbols | b.free_symbols, key=str)
         if not symbols:
             return None
-        if any(isinstance(f, sympy.core.function.AppliedUndef) for f in diff.atoms(sympy.Function)):
+        if a.atoms(sympy.core.function.AppliedUndef) or b.atoms(sympy.core.function.AppliedUndef):
+            return None
+        fa, fb = _mp_function(a, symbols), _mp_function(b, symbols)
+        if fa is None or fb is None:
             return None
         agree = 0
         for point in _random_points(symbols, 6, seed=len(symbols) * 7919 + 17):
-            try:
-                va = sympy.N(a.subs(point), 40)
-                vb = sympy.N(b.subs(point), 40)
-            except Exception:
-                continue
-            if not (va.is_number and vb.is_number) or va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+            args = [mpmath.mpf(int(v.p)) / int(v.q) for v in point.values()]
+            va, vb = _mp_value(fa, args, 40), _mp_value(fb, args, 40)
+            if va is None or vb is None:
+                if (va is None) != (vb is None):
+                    agree -= 1
                 continue
             scale = max(abs(va), abs(vb), 1)
-            if abs(sympy.N(va - vb, 40)) > scale * 1e-25:
+            if abs(va - vb) > scale * mpmath.mpf(10) ** -25:
                 return False
             agree += 1
         if agree >= 4:
             return True
-        simplified = sympy.simplify(diff)
+        if agree <= 0 or sympy.count_ops(a) + sympy.count_ops(b) > 60:
+            return None
+        simplified = sympy.simplify(a - b)
         if simplified == 0:
             return True
         return None
