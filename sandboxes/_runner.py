@@ -26,6 +26,8 @@ import time
 
 MARK = "GRPO-RESULT "
 CHUNK = 65536
+#: shared scratch dirs emptied after every job (sandboxed modes only)
+SCRUB = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 def _read_payload():
@@ -58,8 +60,9 @@ def _write_files(work, files):
 
 def _kill_everything(pgid, kill_all):
     """Kill the job's session, then (kill_all) every other process this user may signal."""
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, signal.SIGKILL)
+    if pgid is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
     if not kill_all:
         return 0
     for _ in range(400):
@@ -141,29 +144,18 @@ def main():
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
 
-    try:
-        proc = subprocess.Popen(
-            job["command"],
-            cwd=work,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=preexec,
-            close_fds=True,
-        )
-    except OSError as exc:
-        result["exit_code"] = 127
-        result["stderr"] = "cannot execute {!r}: {}".format(job["command"][0], exc)
-        return _finish(result, work, started, kill_all, None)
-
+    # Every helper thread starts before the program does: a fork bomb can exhaust the pids limit
+    # within microseconds, after which this runner could not start a thread of its own.
     wake = threading.Event()
+    ready = threading.Event()
+    holder = {}
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe()
 
-    def pump(stream, name):
+    def pump(fd, name):
         buf = buffers[name]
-        fd = stream.fileno()
         try:
             while True:
                 chunk = os.read(fd, CHUNK)
@@ -182,25 +174,51 @@ def main():
             pass
 
     def feed(data):
-        try:
-            if data:
-                proc.stdin.write(data)
-            proc.stdin.close()
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(in_w, view[:CHUNK]) :]
+        with contextlib.suppress(OSError):
+            os.close(in_w)
 
     def reap():
-        proc.wait()
+        ready.wait()
+        proc = holder.get("proc")
+        if proc is not None:
+            proc.wait()
         wake.set()
 
     threads = [
-        threading.Thread(target=pump, args=(proc.stdout, "stdout"), daemon=True),
-        threading.Thread(target=pump, args=(proc.stderr, "stderr"), daemon=True),
+        threading.Thread(target=pump, args=(out_r, "stdout"), daemon=True),
+        threading.Thread(target=pump, args=(err_r, "stderr"), daemon=True),
         threading.Thread(target=feed, args=(base64.b64decode(job.get("stdin") or ""),), daemon=True),
         threading.Thread(target=reap, daemon=True),
     ]
     for thread in threads:
         thread.start()
+    try:
+        proc = subprocess.Popen(
+            job["command"],
+            cwd=work,
+            env=env,
+            stdin=in_r,
+            stdout=out_w,
+            stderr=err_w,
+            start_new_session=True,
+            preexec_fn=preexec,
+            close_fds=True,
+        )
+    except OSError as exc:
+        ready.set()
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        result["exit_code"] = 127
+        result["stderr"] = "cannot execute {!r}: {}".format(job["command"][0], exc)
+        return _finish(result, work, started, kill_all, None)
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    holder["proc"] = proc
+    ready.set()
     deadline = time.monotonic() + wall
     while True:
         remaining = deadline - time.monotonic()
@@ -232,12 +250,25 @@ def main():
 
 def _finish(result, work, started, kill_all, proc):
     if proc is None and kill_all:
-        _kill_everything(os.getpid(), kill_all)
+        _kill_everything(None, kill_all)
     for dirpath, dirnames, _ in os.walk(work):
         for name in dirnames:
             with contextlib.suppress(OSError):
                 os.chmod(os.path.join(dirpath, name), 0o700)
     shutil.rmtree(work, ignore_errors=True)
+    # sandboxed modes run one job at a time per sandbox: wipe all scratch space, not just the job dir
+    for shared in (os.path.dirname(work), *SCRUB) if kill_all else ():
+        try:
+            entries = os.listdir(shared)
+        except OSError:
+            continue
+        for entry in entries:
+            path = os.path.join(shared, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
     try:
         stat = os.statvfs(os.path.dirname(work))
         result["work_free_fraction"] = stat.f_bavail / max(stat.f_blocks, 1)

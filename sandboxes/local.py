@@ -181,11 +181,12 @@ class BwrapBackend(SandboxBackend):
             address_space_limit=True,
             extra_rlimits={"RLIMIT_NPROC": job.limits.pids + 16},
         )
-        popen: dict[str, object] = {}
+        # bwrap itself (PID 1 inside, readable through /proc/1/environ) gets no host environment either
+        popen: dict[str, object] = {"env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}}
         uid = None
         if os.geteuid() == 0:
             uid = self._take_uid()
-            popen = {"user": uid, "group": uid, "extra_groups": []}
+            popen.update(user=uid, group=uid, extra_groups=[])
         try:
             result, _ = _run_runner(self._argv(), payload, job, self.name, **popen)
         finally:

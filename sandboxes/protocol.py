@@ -82,7 +82,9 @@ def decode_result(
     stdout: bytes, stderr: bytes, backend: str, elapsed: float
 ) -> tuple[Result, dict[str, Any]]:
     """The runner's reply -> (Result, raw dict). A missing or broken reply is an infrastructure error."""
-    index = stdout.rfind(MARK)
+    # The runner's line starts after a raw newline; job output inside the JSON can contain none.
+    index = stdout.rfind(b"\n" + MARK)
+    index = index + 1 if index >= 0 else (0 if stdout.startswith(MARK) else -1)
     if index < 0:
         tail = stderr.decode("utf-8", "replace")[-500:].strip()
         return Result.failure(

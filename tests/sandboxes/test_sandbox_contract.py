@@ -1,0 +1,134 @@
+"""The backend contract, run against every backend available here."""
+
+from __future__ import annotations
+
+import pytest
+
+import sandboxes
+from grpo_core.plugins import PluginRegistry
+from sandboxes import Job, Limits, Result, SandboxBackend, SandboxUnavailable, get_backend
+from sandboxes.local import UNSAFE_ENV, SubprocessBackend
+from sandboxes.protocol import decode_result, encode_job
+
+
+def py(program: str, **limits) -> Job:
+    return Job(["python3", "main.py"], files={"main.py": program}, limits=Limits(**limits))
+
+
+def test_limits_validate():
+    with pytest.raises(ValueError):
+        Limits(wall_time=0)
+    with pytest.raises(ValueError):
+        Limits(memory_mb=-1)
+
+
+def test_plugin_registers_the_builtin_backends():
+    import sandboxes.plugin
+
+    registry = PluginRegistry()
+    info = registry.add_plugin(sandboxes.plugin, "sandboxes")
+    assert not info.errors
+    assert set(registry.sandbox_backends) == {"docker", "bwrap", "subprocess"}
+    assert sandboxes.backend_classes()["bwrap"].name == "bwrap"
+
+
+def test_unsafe_backend_needs_explicit_opt_in(monkeypatch):
+    monkeypatch.delenv(UNSAFE_ENV, raising=False)
+    with pytest.raises(SandboxUnavailable, match="opt in"):
+        SubprocessBackend()
+    with pytest.raises(SandboxUnavailable, match="opt in"):
+        get_backend("subprocess")
+    monkeypatch.setenv(UNSAFE_ENV, "1")
+    SubprocessBackend().close()
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox backend 'nope'"):
+        get_backend("nope")
+
+
+def test_auto_refuses_when_nothing_safe_is_available(monkeypatch):
+    from sandboxes.docker_backend import DockerBackend
+    from sandboxes.local import BwrapBackend
+
+    monkeypatch.setattr(DockerBackend, "available", classmethod(lambda cls: (False, "no engine")))
+    monkeypatch.setattr(BwrapBackend, "available", classmethod(lambda cls: (False, "no bwrap")))
+    with pytest.raises(SandboxUnavailable, match="no safe sandbox backend") as info:
+        get_backend("auto")
+    assert "no engine" in str(info.value) and "no bwrap" in str(info.value)
+
+
+def test_protocol_roundtrip_and_broken_replies():
+    payload = encode_job(py("print(1)"), workroot="/work", kill_all=True)
+    size, _, body = payload.partition(b"\n")
+    assert int(size) == len(body)
+    result, _ = decode_result(b"", b"Traceback: boom", "x", 0.1)
+    assert result.error and "boom" in result.error and not result.ok
+    result, _ = decode_result(b'\nGRPO-RESULT {"exit_code": 3, "stdout": "hi"}', b"", "x", 0.1)
+    assert result.exit_code == 3 and result.stdout == "hi" and result.error is None
+
+
+def test_backend_bug_is_an_infrastructure_error():
+    class Broken(SandboxBackend):
+        name = "broken"
+
+        def _run(self, job):
+            raise RuntimeError("kaput")
+
+    result = Broken().run(py("print(1)"))
+    assert isinstance(result, Result) and result.infra_error and "kaput" in result.error
+    assert result.exit_code is None and not result.ok
+
+
+def test_runs_files_command_stdin(any_backend):
+    result = any_backend.run(
+        Job(
+            ["python3", "main.py", "arg"],
+            files={
+                "main.py": "import sys, helper\nprint(helper.X, sys.argv[1], sys.stdin.read())",
+                "helper.py": "X = 41",
+            },
+            stdin="from stdin",
+        )
+    )
+    assert result.ok, result
+    assert result.stdout.strip() == "41 arg from stdin"
+    assert not result.timed_out and result.error is None
+
+
+def test_exit_code_and_stderr(any_backend):
+    result = any_backend.run(py("import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)"))
+    assert result.error is None and result.exit_code == 3 and "oops" in result.stderr and not result.ok
+
+
+def test_timeout(any_backend):
+    result = any_backend.run(py("import time\ntime.sleep(30)", wall_time=1))
+    assert result.timed_out and result.error is None and not result.ok
+
+
+def test_output_cap(any_backend):
+    result = any_backend.run(
+        py("import sys\nsys.stdout.write('x' * 100000)\nsys.stderr.write('e' * 10)", output_bytes=1000)
+    )
+    assert result.stdout_truncated and len(result.stdout) == 1000
+    assert result.output_limit_exceeded
+
+
+def test_missing_command_is_a_program_failure(any_backend):
+    result = any_backend.run(Job(["definitely-not-a-command"]))
+    assert result.error is None and result.exit_code == 127
+
+
+def test_file_paths_cannot_escape(any_backend):
+    result = any_backend.run(Job(["true"], files={"../escape.txt": "x"}))
+    assert result.error and "escapes" in result.error
+
+
+def test_async_run(any_backend):
+    import asyncio
+
+    async def main():
+        return await asyncio.gather(*(any_backend.arun(py(f"print({i})")) for i in range(4)))
+
+    results = asyncio.run(main())
+    assert [r.stdout.strip() for r in results] == ["0", "1", "2", "3"]

@@ -1,0 +1,171 @@
+"""The hostile suite: each attack is contained, the host is unaffected and the next job runs fine.
+
+Docker runs it on a dedicated one-container pool, so the follow-up job lands in the very container the
+attack ran in (or in its recycled replacement); bwrap runs the same attacks where it applies.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sandboxes import Job, Limits
+
+LIMITS = Limits(wall_time=3.0, memory_mb=256, pids=64, output_bytes=1 << 20)
+SECRET = "GRPO_HOSTILE_SECRET"
+CANARY = Path("/tmp/grpo-hostile-canary")
+
+ATTACKS = {
+    "fork_bomb_python": (
+        ["python3", "main.py"],
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+    ),
+    "fork_bomb_shell": (["sh", "-c", "bomb() { bomb | bomb & }; bomb; sleep 10"], ""),
+    "memory_bomb": (
+        ["python3", "main.py"],
+        "blocks = []\nwhile True:\n    blocks.append(bytearray(64 << 20))",
+    ),
+    "infinite_loop": (["python3", "main.py"], "while True:\n    pass"),
+    "stdout_flood_1gb": (
+        ["python3", "main.py"],
+        "import os\nblock = b'x' * (1 << 20)\nfor _ in range(1024):\n    os.write(1, block)",
+    ),
+    "network_attempt": (
+        ["python3", "main.py"],
+        "import socket\nfor host in [('1.1.1.1', 53), ('8.8.8.8', 443), ('example.com', 80)]:\n"
+        "    try:\n        socket.create_connection(host, timeout=1)\n        print('CONNECTED', host)\n"
+        "    except OSError as exc:\n        print('blocked', host, exc)",
+    ),
+    "writes_outside_work_dir": (
+        ["python3", "main.py"],
+        "import os\nfor path in ['/etc/pwned', '/usr/pwned', '/pwned', '../pwned', '/work/pwned', "
+        f"'{CANARY}', '/tmp/leak-to-next-job', '/dev/shm/leak-to-next-job']:\n"
+        "    try:\n        open(path, 'w').write('pwned')\n        print('WROTE', path)\n"
+        "    except OSError as exc:\n        print('refused', path)",
+    ),
+    "read_host_files_and_env": (
+        ["python3", "main.py"],
+        "import os\n"
+        f"print('SECRET' if '{SECRET}' in os.environ else 'no secret')\n"
+        "for path in ['/etc/shadow', '/root/.bash_history', '/work/main/pyproject.toml', "
+        f"'{CANARY}', '/proc/1/environ', '/var/run/docker.sock']:\n"
+        "    try:\n        data = open(path, 'rb').read()\n"
+        f"        print('READ', path, b'{SECRET}' in data or b'hostile-canary' in data)\n"
+        "    except OSError:\n        print('denied', path)",
+    ),
+    "background_processes": (
+        ["python3", "main.py"],
+        "import os, subprocess\n"
+        "subprocess.Popen(['python3', '-c', 'import time; time.sleep(3600)  # grpo-daemon'], start_new_session=True)\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        import time\n        time.sleep(3600)\n    os._exit(0)\nprint('spawned')",
+    ),
+    "sleep_past_limit": (["python3", "main.py"], "import time\ntime.sleep(120)"),
+    "kill_pid_1": (
+        ["python3", "main.py"],
+        "import os, signal\nfor sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n"
+        "    try:\n        os.kill(1, sig)\n        print('sent', sig)\n    except OSError as exc:\n"
+        "        print('refused', sig, exc)",
+    ),
+}
+
+FOLLOW_UP = (
+    "import os\nleft = []\nfor pid in os.listdir('/proc'):\n    if pid.isdigit() and int(pid) not in (os.getpid(), os.getppid(), 1):\n"
+    "        try:\n            cmd = open('/proc/%s/cmdline' % pid, 'rb').read()\n        except OSError:\n"
+    "            continue\n        if b'sleep' in cmd or b'main.py' in cmd or b'bomb' in cmd:\n"
+    "            left.append(cmd)\n"
+    "leaks = [p for p in ('/tmp/leak-to-next-job', '/dev/shm/leak-to-next-job', '/work/pwned', '../pwned', "
+    f"'{CANARY}') if os.path.exists(p)]\n"
+    "print('clean' if not left and not leaks else 'DIRTY %r %r' % (left, leaks))\n"
+)
+
+
+def judge(name: str, result) -> None:
+    """The attack's own result: contained (and reported as a program outcome, not a sandbox error)."""
+    assert result.error is None, result
+    out = result.stdout
+    if name.startswith("fork_bomb") or name in ("infinite_loop", "sleep_past_limit"):
+        assert result.timed_out or result.exit_code != 0
+        assert result.elapsed < LIMITS.wall_time + 5
+    elif name == "memory_bomb":
+        assert result.exit_code != 0 and not result.timed_out or result.timed_out
+    elif name == "stdout_flood_1gb":
+        assert result.stdout_truncated and len(out) <= LIMITS.output_bytes
+        assert result.elapsed < LIMITS.wall_time + 5
+    elif name == "network_attempt":
+        assert "CONNECTED" not in out and out.count("blocked") == 3
+    elif name == "writes_outside_work_dir":
+        wrote = [line for line in out.splitlines() if line.startswith("WROTE")]
+        # only the sandbox's own scratch space is writable; it is wiped after the job
+        scratch = ("/tmp/", "/dev/shm/", "/work/", "../pwned")
+        assert all(any(p in line for p in scratch) for line in wrote), out
+    elif name == "read_host_files_and_env":
+        assert "no secret" in out and "True" not in out, out
+    elif name == "background_processes":
+        assert "spawned" in out
+    elif name == "kill_pid_1":
+        pass  # PID 1 ignores signals from inside; if it did die, the pool must recover (follow-up)
+
+
+def run_suite(run, follow_up_ok=True) -> None:
+    os.environ[SECRET] = "hostile-secret-value"
+    CANARY.write_text("hostile-canary")
+    try:
+        for name, (command, program) in ATTACKS.items():
+            files = {"main.py": program} if program else {}
+            started = time.monotonic()
+            result = run(Job(command, files=files, limits=LIMITS))
+            judge(name, result)
+            after = run(Job(["python3", "check.py"], files={"check.py": FOLLOW_UP}, limits=LIMITS))
+            assert after.ok, (name, after)
+            assert after.stdout.strip() == "clean", (name, after.stdout)
+            assert time.monotonic() - started < 60
+            # the host is unaffected: files intact, can still start processes
+            assert CANARY.read_text() == "hostile-canary"
+            assert not Path("/etc/pwned").exists() and not Path("/pwned").exists()
+            assert os.system("true") == 0
+    finally:
+        CANARY.unlink(missing_ok=True)
+        os.environ.pop(SECRET, None)
+
+
+def test_hostile_suite_docker(dedicated_pool, our_containers):
+    pool = dedicated_pool(size=1, pids=LIMITS.pids, memory_mb=LIMITS.memory_mb)
+    seen: set[str] = set()
+
+    def run(job):
+        result = pool.run(job)
+        seen.update(pool.container_ids())
+        return result
+
+    run_suite(run)
+    assert pool.stats["jobs"] == 2 * len(ATTACKS)
+    assert len(pool.container_ids()) <= 1
+    pool.close()
+    deadline = time.monotonic() + 15
+    while our_containers(seen) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert our_containers(seen) == [], "containers left behind"
+
+
+def test_hostile_suite_bwrap(bwrap_backend):
+    run_suite(bwrap_backend.run)
+
+
+@pytest.mark.parametrize(
+    "name", ["fork_bomb_python", "memory_bomb", "stdout_flood_1gb", "background_processes"]
+)
+def test_hostile_concurrent_with_honest_jobs(docker_backend, name):
+    """An attack running next to honest jobs does not disturb them."""
+    import concurrent.futures
+
+    command, program = ATTACKS[name]
+    honest = Job(["python3", "-c", "print(sum(range(1000)))"], limits=LIMITS)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        attack = pool.submit(docker_backend.run, Job(command, files={"main.py": program}, limits=LIMITS))
+        honest_results = list(pool.map(docker_backend.run, [honest] * 6))
+        judge(name, attack.result())
+    assert all(r.ok and r.stdout.strip() == "499500" for r in honest_results)
