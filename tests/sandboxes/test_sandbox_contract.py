@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import sandboxes
 from grpo_core.plugins import PluginRegistry
 from sandboxes import Job, Limits, Result, SandboxBackend, SandboxUnavailable, get_backend
 from sandboxes.local import UNSAFE_ENV, SubprocessBackend

@@ -59,7 +59,8 @@ ATTACKS = {
     "background_processes": (
         ["python3", "main.py"],
         "import os, subprocess\n"
-        "subprocess.Popen(['python3', '-c', 'import time; time.sleep(3600)  # grpo-daemon'], start_new_session=True)\n"
+        "subprocess.Popen(['python3', '-c', 'import time; time.sleep(3600)  # grpo-daemon'],\n"
+        "                 start_new_session=True)\n"
         "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
         "        import time\n        time.sleep(3600)\n    os._exit(0)\nprint('spawned')",
     ),
@@ -73,7 +74,8 @@ ATTACKS = {
 }
 
 FOLLOW_UP = (
-    "import os\nleft = []\nfor pid in os.listdir('/proc'):\n    if pid.isdigit() and int(pid) not in (os.getpid(), os.getppid(), 1):\n"
+    "import os\nleft = []\nfor pid in os.listdir('/proc'):\n"
+    "    if pid.isdigit() and int(pid) not in (os.getpid(), os.getppid(), 1):\n"
     "        try:\n            cmd = open('/proc/%s/cmdline' % pid, 'rb').read()\n        except OSError:\n"
     "            continue\n        if b'sleep' in cmd or b'main.py' in cmd or b'bomb' in cmd:\n"
     "            left.append(cmd)\n"
