@@ -1,0 +1,144 @@
+"""The Docker pool: reuse, recycling, back-pressure, labels and reaping, DOCKER_HOST, hardening."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+import time
+
+from sandboxes import Job, Limits
+from sandboxes.docker_backend import LABEL, LABEL_EXPIRES, LABEL_OWNER, PID1_SOURCE, reap_stale
+
+PRINT = Job(["python3", "-c", "print('ok')"], limits=Limits(wall_time=5))
+
+
+def test_containers_are_reused(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=90)
+    for _ in range(5):
+        assert pool.run(PRINT).stdout.strip() == "ok"
+    assert pool.stats["created"] == 1 and pool.stats["jobs"] == 5
+
+
+def test_timeout_recycles_the_container(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=91)
+    assert pool.run(PRINT).ok
+    first = pool.container_ids()
+    result = pool.run(Job(["sleep", "30"], limits=Limits(wall_time=1)))
+    assert result.timed_out and result.error is None
+    assert pool.run(PRINT).ok
+    assert pool.container_ids() != first and pool.stats["recycled"] >= 1
+
+
+def test_max_jobs_recycles(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=92)
+    pool.max_jobs = 2
+    for _ in range(5):
+        assert pool.run(PRINT).ok
+    assert pool.stats["created"] >= 3
+
+
+def test_back_pressure_caps_jobs_in_flight(dedicated_pool):
+    pool = dedicated_pool(size=2, pids=93)
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+    real_exec = pool._exec
+
+    def counting_exec(container, job, backend):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return real_exec(container, job, backend)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    pool._exec = counting_exec
+    job = Job(["python3", "-c", "import time; time.sleep(0.2); print('ok')"], limits=Limits(wall_time=5))
+    with concurrent.futures.ThreadPoolExecutor(8) as executor:
+        results = list(executor.map(pool.run, [job] * 8))
+    assert all(r.ok for r in results)
+    assert peak <= 2 and len(pool.container_ids()) <= 2
+
+
+def test_pid1_survives_signals_and_container_is_hardened(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=94)
+    assert pool.run(Job(["sh", "-c", "kill -9 1; kill -15 1; kill -2 1; true"])).error is None
+    assert pool.run(PRINT).ok
+    (cid,) = pool.container_ids()
+    info = pool.client.api.inspect_container(cid)
+    host = info["HostConfig"]
+    assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and any("no-new-privileges" in s for s in host["SecurityOpt"])
+    assert host["PidsLimit"] == 94 and host["Memory"] == host["MemorySwap"] == 512 << 20
+    assert host["NanoCpus"] == 1_000_000_000 and "/work" in host["Tmpfs"]
+    assert info["Config"]["User"] == "1000:1000"
+    assert info["Config"]["Labels"][LABEL] == "pool"
+
+
+def test_reaping_stale_containers(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=95)
+    api = pool.client.api
+    # a container "left behind" by a crashed process: its owner pid does not exist any more
+    dead_owner = f"{os.uname().nodename}:{2**22 + 12345}"
+    stale = api.create_container(
+        pool.hardening.image,
+        command=["python3", "-c", PID1_SOURCE, "600"],
+        labels={LABEL: "pool", LABEL_OWNER: dead_owner, LABEL_EXPIRES: str(time.time() + 600)},
+        host_config=api.create_host_config(network_mode="none"),
+    )["Id"]
+    expired = api.create_container(
+        pool.hardening.image,
+        command=["true"],
+        labels={LABEL: "pool", LABEL_OWNER: "elsewhere:1", LABEL_EXPIRES: str(time.time() - 1)},
+        host_config=api.create_host_config(network_mode="none"),
+    )["Id"]
+    assert pool.run(PRINT).ok
+    live = pool.container_ids()
+    assert reap_stale(pool.client) >= 2
+    ids = {c["Id"] for c in api.containers(all=True, filters={"label": LABEL})}
+    assert stale not in ids and expired not in ids
+    assert set(live) <= ids  # our own live containers are kept
+
+
+def test_close_removes_every_container(dedicated_pool, our_containers):
+    pool = dedicated_pool(size=3, pids=96)
+    pool.warm()
+    ids = pool.container_ids()
+    assert len(ids) == 3 and set(our_containers(ids)) == set(ids)
+    pool.close()
+    deadline = time.monotonic() + 15
+    while our_containers(ids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert our_containers(ids) == []
+
+
+def test_docker_host_is_honoured(monkeypatch, dedicated_pool):
+    from sandboxes.docker_backend import docker_client
+
+    dedicated_pool  # noqa: B018 - ensures an engine is present (or skips)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert docker_client().ping()
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    from sandboxes import SandboxUnavailable
+
+    try:
+        docker_client(timeout=2)
+    except SandboxUnavailable as exc:
+        assert "tcp://127.0.0.1:1" in str(exc)
+    else:
+        raise AssertionError("an unreachable DOCKER_HOST must be a clear error")
+
+
+def test_missing_image_is_a_clear_error(monkeypatch, dedicated_pool):
+    import pytest
+
+    from sandboxes import SandboxUnavailable
+    from sandboxes.docker_backend import DockerBackend
+
+    dedicated_pool  # noqa: B018
+    with pytest.raises(SandboxUnavailable, match="grpo sandbox build"):
+        DockerBackend(image="grpo-sandbox-does-not-exist:latest")
