@@ -15,6 +15,7 @@ app = typer.Typer(
 # Importing the command modules registers their commands on `app` (one line per module).
 from harness.cli import plugins_cmd  # noqa: E402,F401
 from harness.cli import score_cmd  # noqa: E402,F401
+from harness.cli import train_cmd  # noqa: E402,F401
 from harness.cli import sandbox_cmd  # noqa: E402,F401
 
 

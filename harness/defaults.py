@@ -1,0 +1,43 @@
+"""The embedded default run (``grpo train`` with no config): a CPU demo that learns in minutes.
+
+A randomly initialised Qwen2-architecture model (~80k parameters) with a word-level tokenizer
+trained on the task text, the built-in single-digit arithmetic task in the R1 template (the chat
+template opens ``<think>`` for the model, R1-Zero style), rewarded by the ``math`` and ``format``
+verifiers. The same text ships as ``examples/tiny_cpu.yaml``.
+"""
+
+TINY_CONFIG = """\
+# The embedded default: `grpo train` with no config runs this.
+name: tiny
+seed: 0
+model:
+  name_or_path: tiny          # build the embedded tiny Qwen2 model (random init, local tokenizer)
+  think_prefilled: true       # the generation prompt opens <think>, as R1-Zero's template does
+  tiny: {hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4}
+data:
+  source: arithmetic          # built-in generator: "a+b" with the gold `answer`
+  size: 2000
+  arithmetic: {min_operand: 0, max_operand: 4, operations: ["+"]}
+  template: r1
+  eval: {size: 64}
+rewards:
+  - verifier: math
+    weight: 2.0
+  - verifier: format
+    weight: 1.0
+    options: {mode: soft, think_prefilled: true}
+trainer:
+  max_steps: 300
+  learning_rate: 3.0e-3
+  lr_scheduler_type: constant
+  per_device_train_batch_size: 64
+  num_generations: 16
+  max_completion_length: 8
+  temperature: 1.0
+  beta: 0.0
+  entropy_coef: 0.01
+  logging_steps: 5
+  save_strategy: "no"
+vllm:
+  mode: "off"
+"""

@@ -1,0 +1,68 @@
+"""PNG plots of reward curves (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    if not Path(path).is_file():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [row for row in (json.loads(line) for line in handle if line.strip()) if "reward" in row]
+
+
+def plot_reward_curves(metrics_path: Path, out_path: Path, names: Sequence[str]) -> Path | None:
+    """One line per verifier (``rewards/<name>/mean``) and the weighted total, against the step."""
+    rows = _read(metrics_path)
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    steps = [row["step"] for row in rows]
+    ax.plot(steps, [row.get("reward") for row in rows], label="reward (weighted)", linewidth=2, color="black")
+    for name in names:
+        ax.plot(steps, [row.get(f"rewards/{name}/mean") for row in rows], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean reward")
+    ax.set_title("reward per verifier")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+    return Path(out_path)
+
+
+def plot_runs(
+    curves: Mapping[str, list[tuple[int, float]]], out_path: Path, title: str = "reward"
+) -> Path | None:
+    """Reward curves of several runs (a sweep) on one plot."""
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for label, points in curves.items():
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean reward")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+    return Path(out_path)
