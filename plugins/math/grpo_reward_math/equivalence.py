@@ -131,6 +131,12 @@ def clean(s: str) -> Prepared:
             m = re.match(r"^(-?[\d.,/]+)\s*[A-Za-z ]*$", inner)
             if m:
                 s = m.group(1)
+    s = _REPEATING_RE.sub(_repeating_to_fraction, s)
+    s = _SCI_RE.sub(lambda m: f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}", s)
+    s = _IN_PREFIX_RE.sub("", s)
+    s = s.replace("\\varnothing", "\\emptyset").replace("\\O ", "\\emptyset ")
+    if re.fullmatch(r"\\\{\s*\\\}|\{\s*\}", s):
+        s = "\\emptyset"
     if s.startswith("{") and s.endswith("}") and _balanced(s[1:-1]):
         s = s[1:-1].strip()  # "{1, 2}" written without the backslashes of a set
     if _THOUSANDS_COMMA_RE.match(s):
@@ -176,6 +182,19 @@ def is_name_like(lhs: str) -> bool:
     # function arguments may hold anything but '='
     t = re.sub(r"\([^()=]{0,30}\)", "", t)
     return bool(re.fullmatch(r"[A-Za-z{}|:/' ,]+", t))
+
+
+_REPEATING_RE = re.compile(r"(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d+)\}?")
+_SCI_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![\w.])")
+_IN_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\\in|∈)\s*")
+
+
+def _repeating_to_fraction(m: re.Match) -> str:
+    """``0.1\\overline{6}`` -> ``\\frac{1}{6}`` (exact)."""
+    sign, whole, fixed, period = m.group(1), m.group(2) or "0", m.group(3), m.group(4)
+    value = Fraction(int(whole)) + (Fraction(int(fixed), 10 ** len(fixed)) if fixed else 0)
+    value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    return f"{sign}\\frac{{{value.numerator}}}{{{value.denominator}}}"
 
 
 def _balanced(s: str) -> bool:
@@ -831,6 +850,7 @@ def items_equal(g: Item, p: Item) -> bool:
         if len(g.lhs) == 1 and len(p.lhs) == 1:
             return False
     ge, pe = _unevaluated_pct(ge), _unevaluated_pct(pe)
+    pe = _unify_symbols(ge, pe)
     if isinstance(ge, sympy.Tuple) and isinstance(pe, sympy.Interval) and pe.left_open and pe.right_open:
         pe = sympy.Tuple(pe.start, pe.end)
     if isinstance(pe, sympy.Tuple) and isinstance(ge, sympy.Interval) and ge.left_open and ge.right_open:
@@ -849,6 +869,10 @@ def items_equal(g: Item, p: Item) -> bool:
         pe = pe.rhs
     elif isinstance(ge, sympy.Eq) and not isinstance(pe, sympy.Eq):
         return False  # "a + 3z = 0" is not answered by "0"
+    if isinstance(ge, MatrixBase) and isinstance(pe, sympy.Tuple) and 1 in ge.shape:
+        pe = sympy.Matrix(ge.shape[0], ge.shape[1], list(pe.args)) if len(pe) == len(ge) else pe
+    elif isinstance(pe, MatrixBase) and isinstance(ge, sympy.Tuple) and 1 in pe.shape:
+        ge = sympy.Matrix(pe.shape[0], pe.shape[1], list(ge.args)) if len(ge) == len(pe) else ge
     if isinstance(ge, MatrixBase) or isinstance(pe, MatrixBase):
         return _matrices_equal(ge, pe)
     if isinstance(ge, sympy.Tuple) or isinstance(pe, sympy.Tuple):
@@ -905,6 +929,20 @@ def items_equal(g: Item, p: Item) -> bool:
     if result is not None:
         return result
     return _mv_verify(ge, pe)
+
+
+def _unify_symbols(ge: Any, pe: Any) -> Any:
+    """Symbols with the same name but other assumptions (real or not) become the gold's."""
+    try:
+        gold_symbols = {sym.name: sym for sym in ge.free_symbols if isinstance(sym, sympy.Symbol)}
+        mapping = {
+            sym: gold_symbols[sym.name]
+            for sym in pe.free_symbols
+            if isinstance(sym, sympy.Symbol) and sym.name in gold_symbols and gold_symbols[sym.name] != sym
+        }
+        return pe.xreplace(mapping) if mapping else pe
+    except Exception:
+        return pe
 
 
 def _full_expr(item: Item) -> Any:
@@ -996,6 +1034,12 @@ def compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool
             alt = make_item(pred.cleaned.strip().replace(",", "."), Prepared(pred.cleaned))
             if items_equal(g, alt):
                 return Verdict(1.0)
+        # "x < 2 or x > 3" against a set: the union of the relations' solution sets
+        if isinstance(ge, sympy.Set) and all(pi.expr is not None and _is_relation(pi.expr) for pi in p_items):
+            sets = [_relation_to_set(pi.expr) for pi in p_items]
+            if all(x is not None for x in sets):
+                ok = _sets_equal(ge, sympy.Union(*sets))
+                return Verdict(1.0 if ok else 0.0)
         # several answers offered for one value: a hedge, unless they all agree
         if all(items_equal(g, pi) for pi in p_items):
             return Verdict(1.0)

@@ -247,9 +247,15 @@ _HEDGE_RE = re.compile(
 )
 
 
+_RELATION_RE = re.compile(r"<|>|\\le|\\ge|\\leq|\\geq|\\lt|\\gt|≤|≥")
+
+
 def has_hedge(answer: str) -> bool:
-    """'2 or 3', '2 \\text{ or } 3', … — an answer that offers alternatives."""
-    return bool(_HEDGE_RE.search(answer))
+    """'2 or 3', '2 \\text{ or } 3', … — an answer that offers alternative values.
+
+    Relations joined by 'or' (``x < 2 or x > 3``) describe one set and are no hedge.
+    """
+    return bool(_HEDGE_RE.search(answer)) and not _RELATION_RE.search(answer)
 
 
 def strip_outer_box(s: str) -> str:
