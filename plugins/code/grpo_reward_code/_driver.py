@@ -204,6 +204,9 @@ def run_call(spec, reporter, program, options):
     for case in cases:
         args = case.get("args", [])
         kwargs = case.get("kwargs", {})
+        shown = (
+            ", ".join(json.dumps(a) for a in args)[:150] if isinstance(args, list) else json.dumps(args)[:150]
+        )
         try:
             _alarm(options["case_timeout"])
             try:
@@ -211,12 +214,12 @@ def run_call(spec, reporter, program, options):
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _CaseTimeout:
-            reporter.case(False, f"call {name}({json.dumps(args)[:150]}) timed out")
+            reporter.case(False, f"call {name}({shown}) timed out")
             continue
         except _Stop:
             raise
         except BaseException as exc:
-            reporter.case(False, f"call {name}({json.dumps(args)[:150]}) raised {_describe(exc)}")
+            reporter.case(False, f"call {name}({shown}) raised {_describe(exc)}")
             continue
         try:
             got_plain = json.loads(json.dumps(got))
@@ -226,7 +229,7 @@ def run_call(spec, reporter, program, options):
         ok = _close(got_plain, expected, tol)
         reporter.case(
             ok,
-            "" if ok else f"{name}({json.dumps(args)[:150]}) returned {got!r}, expected {expected!r}",
+            "" if ok else f"{name}({shown}) returned {got!r}, expected {expected!r}",
         )
 
 

@@ -1,0 +1,184 @@
+"""The ``code`` verifier through the engine: formats, scoring modes, failures, errors, caching."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grpo_core import Score, Status
+from grpo_core.engine import Engine
+from grpo_core.errors import ConfigError
+from grpo_core.plugins import get_registry
+from sandboxes import Result, SandboxBackend
+
+ADD = "```python\ndef add(a, b):\n    return a + b\n```"
+ADD_WRONG = "```python\ndef add(a, b):\n    return a - b if a > 5 else a + b\n```"
+ASSERT_TESTS = {
+    "type": "assert",
+    "code": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n"
+    "    assert candidate(7, 1) == 8\n    assert candidate(9, 1) == 10\n",
+    "entry_point": "add",
+}
+MBPP_TESTS = {
+    "type": "assert",
+    "code": "assert add(1, 1) == 2\nassert add(10, 1) == 11\n",
+    "entry_point": "add",
+}
+CALL_TESTS = {
+    "type": "call",
+    "fn_name": "add",
+    "cases": [
+        {"args": [1, 2], "expected": 3},
+        {"args": [0.1, 0.2], "expected": 0.3},
+        {"args": [7, 1], "expected": 8},
+        {"args": [[1], [2]], "expected": [1, 2]},
+    ],
+}
+STDIO_PROGRAM = (
+    "```python\nimport sys\na, b = map(float, sys.stdin.read().split())\nprint(a + b)\nprint('done')\n```"
+)
+STDIO_TESTS = {
+    "type": "stdio",
+    "cases": [
+        {"input": "1 2\n", "output": "3.0\ndone\n"},
+        {"input": "0.1 0.2", "output": "0.30000001\ndone"},
+        {"input": "5 5", "output": "11.0\ndone"},
+    ],
+}
+
+
+def score(rows, backend_options, **options):
+    with Engine(
+        [{"verifier": "code", "options": {**backend_options, **options}}], registry=get_registry()
+    ) as engine:
+        result = engine.score(rows)
+    return result.scores["code"]
+
+
+def row(completion, tests, **extra):
+    return {"prompt": "p", "completion": completion, "tests": tests, **extra}
+
+
+def test_code_plugin_is_registered():
+    cls = get_registry().verifier_class("code")
+    assert cls.columns == ("tests",) and cls.isolation.value == "async"
+
+
+def test_assert_format(backend_options):
+    good, bad = score([row(ADD, ASSERT_TESTS), row(ADD_WRONG, ASSERT_TESTS)], backend_options)
+    assert good.status is Status.OK and good.value == 1.0 and good.details["passed"] == 4
+    assert bad.value == 0.5 and bad.details["passed"] == 2 and bad.details["total"] == 4
+    assert "candidate(7, 1) == 8" in bad.details["first_failure"]
+
+
+def test_binary_scoring_stops_early(backend_options):
+    (bad,) = score([row(ADD_WRONG, ASSERT_TESTS)], backend_options, scoring="binary")
+    assert bad.value == 0.0 and bad.details["passed"] == 2 and bad.details["total"] == 4
+    (good,) = score([row(ADD, MBPP_TESTS)], backend_options, scoring="binary")
+    assert good.value == 1.0
+
+
+def test_call_format(backend_options):
+    good, bad = score([row(ADD, CALL_TESTS), row(ADD_WRONG, CALL_TESTS)], backend_options)
+    assert good.value == 1.0, good.details
+    # 7 - 1 is wrong; [1] > 5 raises a TypeError
+    assert bad.value == 0.5 and "add(7, 1) returned 6, expected 8" in bad.details["first_failure"]
+    solution_class = "```python\nclass Solution:\n    def add(self, a, b):\n        return a + b\n```"
+    (cls_style,) = score([row(solution_class, CALL_TESTS)], backend_options)
+    assert cls_style.value == 1.0
+
+
+def test_stdio_format(backend_options):
+    (partial,) = score([row(STDIO_PROGRAM, STDIO_TESTS)], backend_options)
+    assert partial.value == pytest.approx(2 / 3) and partial.details["passed"] == 2
+    assert "line 1" in partial.details["first_failure"]
+    (exact,) = score([row(STDIO_PROGRAM, STDIO_TESTS)], backend_options, float_tolerance=None)
+    assert exact.value == pytest.approx(1 / 3)
+    extra_line = {"type": "stdio", "cases": [{"input": "1 1", "output": "2.0"}]}
+    (lines,) = score([row(STDIO_PROGRAM, extra_line)], backend_options)
+    assert lines.value == 0.0 and "line" in lines.details["first_failure"]
+
+
+def test_wrong_programs_score_zero_not_errors(backend_options):
+    rows = [
+        row("```python\ndef add(a, b)\n    return\n```", ASSERT_TESTS),  # syntax error
+        row("```python\nraise SystemExit(0)\n```", ASSERT_TESTS),  # exit early to fake a pass
+        row("```python\nimport os\nos._exit(0)\n```", ASSERT_TESTS),
+        row("```python\nwhile True:\n    pass\n```", ASSERT_TESTS),  # loops past the limit
+        row("```python\nimport sys\nsys.stdout.write('x' * 10**8)\n```", STDIO_TESTS),  # flood
+        row("no code here at all", ASSERT_TESTS),
+    ]
+    scores = score(rows, backend_options, timeout_s=3, fallback_to_whole=False)
+    for s in scores:
+        assert s.status is Status.OK and s.value == 0.0, s
+        assert s.details["first_failure"]
+    assert scores[3].details.get("timed_out")
+
+
+def test_language_column_and_unsupported(backend_options):
+    (py,) = score([row(ADD, MBPP_TESTS, language="python3")], backend_options)
+    assert py.value == 1.0
+    (rust,) = score([row(ADD, MBPP_TESTS, language="rust")], backend_options)
+    assert rust.status is Status.INVALID_INPUT
+
+
+def test_invalid_tests_are_invalid_input(backend_options):
+    scores = score(
+        [row(ADD, {"type": "weird"}), row(ADD, "not json"), row(ADD, json.dumps(MBPP_TESTS))], backend_options
+    )
+    assert [s.status for s in scores[:2]] == [Status.INVALID_INPUT, Status.INVALID_INPUT]
+    assert scores[2].value == 1.0  # tests given as a JSON string work too
+
+
+def test_cache_key_is_program_and_tests():
+    from grpo_core import Sample
+
+    cls = get_registry().verifier_class("code")
+    verifier = cls({"backend": "subprocess", "allow_unsafe": True})
+    a = verifier.cache_key(Sample(row("Sure:\n" + ADD, ASSERT_TESTS)))
+    b = verifier.cache_key(Sample(row("Here you go\n" + ADD + "\nbye", ASSERT_TESTS)))
+    c = verifier.cache_key(Sample(row(ADD_WRONG, ASSERT_TESTS)))
+    d = verifier.cache_key(Sample(row(ADD, MBPP_TESTS)))
+    assert a == b and len({a, c, d}) == 3
+
+
+def test_group_duplicates_run_once(backend_options):
+    rows = [row(ADD, ASSERT_TESTS)] * 8
+    with Engine([{"verifier": "code", "options": backend_options}], registry=get_registry()) as engine:
+        result = engine.score(rows)
+    assert [s.value for s in result.scores["code"]] == [1.0] * 8
+    assert result.metrics["code"].cache_hits == 7
+
+
+class _BrokenBackend(SandboxBackend):
+    name = "broken"
+
+    def _run(self, job):
+        return Result.failure("docker engine went away")
+
+
+def test_sandbox_failure_is_an_error_not_a_zero():
+    cls = get_registry().verifier_class("code")
+    verifier = cls({"backend": "subprocess", "allow_unsafe": True})
+    verifier.setup()
+    verifier.backend = _BrokenBackend()
+    import asyncio
+
+    from grpo_core import Sample
+
+    (result,) = asyncio.run(verifier.score_batch([Sample(row(ADD, ASSERT_TESTS))]))
+    assert isinstance(result, Score) and result.status is Status.ERROR and result.value is None
+    assert "docker engine went away" in result.details["error"]
+
+
+def test_no_backend_is_a_clear_config_error(monkeypatch):
+    from sandboxes.docker_backend import DockerBackend
+    from sandboxes.local import BwrapBackend
+
+    monkeypatch.setattr(DockerBackend, "available", classmethod(lambda cls: (False, "no engine")))
+    monkeypatch.setattr(BwrapBackend, "available", classmethod(lambda cls: (False, "no bwrap")))
+    with pytest.raises(ConfigError, match="no safe sandbox backend"):
+        score([row(ADD, ASSERT_TESTS)], {"backend": "auto"})
+    with pytest.raises(ConfigError, match="opt in"):
+        score([row(ADD, ASSERT_TESTS)], {"backend": "subprocess"})
