@@ -62,7 +62,9 @@ def score_with_grpo(rows: list[dict], template: bool, timeout: float) -> list[di
         src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
         with src.open("w") as fh:
             for row in rows:
-                fh.write(json.dumps({"completion": completion_of(row, template), "answer": row["answer"]}) + "\n")
+                fh.write(
+                    json.dumps({"completion": completion_of(row, template), "answer": row["answer"]}) + "\n"
+                )
         grpo = Path(sys.executable).with_name("grpo")
         cmd = [str(grpo), "score", str(src), "--reward", "math", "-o", str(out), "--timeout", str(timeout)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
@@ -92,7 +94,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--quiet", action="store_true", help="do not list the misses")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in open(args.pairs) if line.strip()]
+    with open(args.pairs) as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
     labels = [bool(r["equivalent"]) for r in rows]
     scored = score_with_grpo(rows, args.template, args.timeout)
     values = [s["rewards"]["math"] for s in scored]

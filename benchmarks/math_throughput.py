@@ -28,28 +28,54 @@ import random
 import sys
 import time
 
+
 def answer_family(p: int) -> tuple[str, list[str], list[str]]:
     """(gold, equivalent rewrites, wrong answers) for prompt ``p``: 16 forms, numbers vary with ``p``."""
     k = p // 16 + 2
     families = [
-        (f"\\frac{{1}}{{{k}}}", [f"\\dfrac{{1}}{{{k}}}", f"\\frac{{2}}{{{2 * k}}}"], [f"\\frac{{1}}{{{k + 1}}}", f"{k}"]),
+        (
+            f"\\frac{{1}}{{{k}}}",
+            [f"\\dfrac{{1}}{{{k}}}", f"\\frac{{2}}{{{2 * k}}}"],
+            [f"\\frac{{1}}{{{k + 1}}}", f"{k}"],
+        ),
         (f"{k}\\sqrt{{2}}", [f"\\sqrt{{{2 * k * k}}}", f"{k} \\sqrt 2"], [f"{k}\\sqrt{{3}}", f"{2 * k}"]),
         (f"{12 * k}", [f"{12 * k}.0", f"\\text{{{12 * k}}}"], [f"{12 * k + 1}", f"{12 * k - 1}"]),
-        (f"({k}, {k + 1})", [f"({k},{k + 1})", f"\\left({k}, {k + 1}\\right)"], [f"({k + 1}, {k})", f"({k}, {k})"]),
+        (
+            f"({k}, {k + 1})",
+            [f"({k},{k + 1})", f"\\left({k}, {k + 1}\\right)"],
+            [f"({k + 1}, {k})", f"({k}, {k})"],
+        ),
         (f"[0, {k})", [f"[0,{k})"], [f"[0, {k}]", f"(0, {k})"]),
         (f"x^2 - {k * k}", [f"(x-{k})(x+{k})", f"x^2-{k * k}"], [f"(x-{k})^2", f"x^2+{k * k}"]),
-        (f"\\frac{{{k}+9a}}{{20}}", [f"\\frac{{9a+{k}}}{{20}}"], [f"\\frac{{9a+{k}}}{{21}}", f"\\frac{{{k}}}{{20}}"]),
-        (f"1 \\pm \\sqrt{{{k}}}", [f"1+\\sqrt{{{k}}}, 1-\\sqrt{{{k}}}"], [f"1+\\sqrt{{{k}}}", f"\\sqrt{{{k}}}"]),
+        (
+            f"\\frac{{{k}+9a}}{{20}}",
+            [f"\\frac{{9a+{k}}}{{20}}"],
+            [f"\\frac{{9a+{k}}}{{21}}", f"\\frac{{{k}}}{{20}}"],
+        ),
+        (
+            f"1 \\pm \\sqrt{{{k}}}",
+            [f"1+\\sqrt{{{k}}}, 1-\\sqrt{{{k}}}"],
+            [f"1+\\sqrt{{{k}}}", f"\\sqrt{{{k}}}"],
+        ),
         (f"2, 3, {k + 3}", [f"{k + 3}, 3, 2", f"\\{{2, 3, {k + 3}\\}}"], ["2, 3", f"2, 3, {k + 4}"]),
         (f"{k}\\%", [f"{k}", f"{k}\\%"], [f"{k / 10}", f"{100 - k}\\%"]),
         (f"{1000 * k}", [f"{1000 * k:,}", f"{k} \\times 10^3"], [f"{100 * k}", f"{1000 * k + 1}"]),
-        (f"\\frac{{\\pi}}{{{k}}}", [f"\\frac{{1}}{{{k}}}\\pi"], [f"\\frac{{\\pi}}{{{k + 1}}}", f"{180 // k}"]),
-        (f"(-\\infty, -{k}) \\cup ({k}, \\infty)", [f"({k}, \\infty) \\cup (-\\infty, -{k})"],
-         [f"(-{k}, {k})", f"({k}, \\infty)"]),
+        (
+            f"\\frac{{\\pi}}{{{k}}}",
+            [f"\\frac{{1}}{{{k}}}\\pi"],
+            [f"\\frac{{\\pi}}{{{k + 1}}}", f"{180 // k}"],
+        ),
+        (
+            f"(-\\infty, -{k}) \\cup ({k}, \\infty)",
+            [f"({k}, \\infty) \\cup (-\\infty, -{k})"],
+            [f"(-{k}, {k})", f"({k}, \\infty)"],
+        ),
         (f"y = 2x + {k}", [f"2x + {k}", f"y={k}+2x"], [f"y = {k}x + 2", "2x"]),
-        (f"\\begin{{pmatrix}} {k} & 2 \\\\ 3 & 4 \\end{{pmatrix}}",
-         [f"\\begin{{bmatrix}} {k} & 2 \\\\ 3 & 4 \\end{{bmatrix}}"],
-         [f"\\begin{{pmatrix}} {k} & 3 \\\\ 2 & 4 \\end{{pmatrix}}"]),
+        (
+            f"\\begin{{pmatrix}} {k} & 2 \\\\ 3 & 4 \\end{{pmatrix}}",
+            [f"\\begin{{bmatrix}} {k} & 2 \\\\ 3 & 4 \\end{{bmatrix}}"],
+            [f"\\begin{{pmatrix}} {k} & 3 \\\\ 2 & 4 \\end{{pmatrix}}"],
+        ),
         (f"{7425 * k}000", [f"{7425 * k * 1000:,}"], [f"{7425 * k}00"]),
     ]
     return families[p % len(families)]
@@ -79,7 +105,7 @@ def make_batch(prompts: int, group: int, adversarial: int, seed: int = 0) -> lis
         distinct = [gold, rng.choice(equivalents), rng.choice(wrongs)]
         if rng.random() < 0.5:
             distinct.append(rng.choice(wrongs))
-        for g in range(group):
+        for _ in range(group):
             answer = rng.choice(distinct)
             reasoning = REASONING * rng.randint(1, 4)
             rows.append(
@@ -137,9 +163,7 @@ def engine_run(rows: list[dict], timeout: float, warm: bool) -> tuple[float, lis
 
     with Engine([{"verifier": "math", "timeout": timeout}]) as engine:
         if warm:
-            engine.score(
-                [{"prompt": "", "completion": f"\\boxed{{{i}}}", "answer": "1"} for i in range(8)]
-            )
+            engine.score([{"prompt": "", "completion": f"\\boxed{{{i}}}", "answer": "1"} for i in range(8)])
         started = time.perf_counter()
         result = engine.score(rows)
         elapsed = time.perf_counter() - started
@@ -159,8 +183,10 @@ def main() -> int:
 
     rows = make_batch(args.prompts, args.group, args.adversarial)
     distinct = len({(r["completion"].rsplit("The final answer", 1)[-1], r["answer"]) for r in rows})
-    print(f"batch: {args.prompts} prompts x {args.group} completions = {len(rows)} "
-          f"({distinct} distinct (answer, gold) pairs), cpus={len(os.sched_getaffinity(0))}")
+    print(
+        f"batch: {args.prompts} prompts x {args.group} completions = {len(rows)} "
+        f"({distinct} distinct (answer, gold) pairs), cpus={len(os.sched_getaffinity(0))}"
+    )
 
     cold_s, scores, summary = engine_run(rows, args.timeout, warm=False)
     warm_s, scores_warm, _ = engine_run(rows, args.timeout, warm=True)
@@ -179,15 +205,21 @@ def main() -> int:
     speedup_cold = (len(rows) / cold_s) / serial_rate
     speedup_warm = (len(rows) / warm_s) / serial_rate
     print(f"speed-up (samples/s, engine / serial): cold {speedup_cold:.2f}x, warm {speedup_warm:.2f}x")
-    print(f"hangs: engine {hangs} timeouts ({errors} errors) of {len(rows)}; "
-          f"serial {serial_slow} samples over {args.timeout:g} s")
+    print(
+        f"hangs: engine {hangs} timeouts ({errors} errors) of {len(rows)}; "
+        f"serial {serial_slow} samples over {args.timeout:g} s"
+    )
     engine_values = [s.value for s in scores]
-    agree = sum(
-        1 for r, e, s in zip(rows, engine_values, serial_rewards) if (e or 0.0) == s
-    ) if serial_rows is rows else None
+    agree = (
+        sum(1 for r, e, s in zip(rows, engine_values, serial_rewards) if (e or 0.0) == s)
+        if serial_rows is rows
+        else None
+    )
     mean = sum(v or 0.0 for v in engine_values) / len(engine_values)
-    print(f"mean reward: engine {mean:.3f}, serial {sum(serial_rewards) / len(serial_rewards):.3f}"
-          + (f"; same reward on {agree}/{len(rows)} samples" if agree is not None else ""))
+    print(
+        f"mean reward: engine {mean:.3f}, serial {sum(serial_rewards) / len(serial_rewards):.3f}"
+        + (f"; same reward on {agree}/{len(rows)} samples" if agree is not None else "")
+    )
     if summary:
         print(f"engine metrics: {json.dumps(summary, default=str)[:400]}")
     if args.json:

@@ -15,7 +15,7 @@ MAX_NESTING = 40
 MAX_RESULT_DIGITS = 20_000
 MAX_FACTORIAL = 2000
 
-_DIGIT_RUN_RE = re.compile(r"\d{%d,}" % (MAX_DIGIT_RUN + 1))
+_DIGIT_RUN_RE = re.compile(rf"\d{{{MAX_DIGIT_RUN + 1},}}")
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _FACTORIAL_RE = re.compile(r"(\d+)\s*!")
 

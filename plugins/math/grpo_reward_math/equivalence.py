@@ -105,7 +105,12 @@ def clean(s: str) -> Prepared:
     s = s.replace('\\"', "").replace('"', "")
     s = re.sub(r"\\n(?![a-zA-Z])", " ", s)
     s = _THOUSANDS_SPACED_RE.sub("", s)
-    s = s.replace("\n", " ").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
+    s = (
+        s.replace("\n", " ")
+        .replace("\\dfrac", "\\frac")
+        .replace("\\tfrac", "\\frac")
+        .replace("\\cfrac", "\\frac")
+    )
     s = _SPACING_RE.sub(lambda m: " " if m.group(0) in ("\\quad", "\\qquad") else "", s)
     s = re.sub(r"(?<!\\)\\(?:;|:|,|!)", "", s)
     s = re.sub(r"(?<!\\)\\ ", " ", s)
@@ -167,7 +172,9 @@ def _collapse_chain(s: str) -> str:
     return s
 
 
-_NAME_STRIP_RE = re.compile(r"_\{[^{}]*\}|_[A-Za-z0-9]|\^\{-1\}|\^-1|\\(?:text|mathrm|operatorname|frac|overline|angle)\b")
+_NAME_STRIP_RE = re.compile(
+    r"_\{[^{}]*\}|_[A-Za-z0-9]|\^\{-1\}|\^-1|\\(?:text|mathrm|operatorname|frac|overline|angle)\b"
+)
 
 
 def is_name_like(lhs: str) -> bool:
@@ -321,11 +328,33 @@ def _float_to_rational(expr: Any) -> Any:
         return expr
 
 
+_FAST_FRAC_RE = re.compile(r"^\s*(-?)\s*\\frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}\s*$")
+_FAST_SLASH_RE = re.compile(r"^\s*(-?\d+)\s*/\s*(-?\d+)\s*$")
+
+
+def _fast_number(s: str) -> Any:
+    """Integers, decimals and simple fractions without the LaTeX parser (most GRPO answers)."""
+    t = s.strip()
+    if _PLAIN_NUMBER_RE.match(t) and len(t) < 200:
+        return sympy.Float(t) if "." in t else sympy.Integer(t)
+    m = _FAST_FRAC_RE.match(t) or _FAST_SLASH_RE.match(t)
+    if m:
+        groups = m.groups()
+        sign = -1 if len(groups) == 3 and groups[0] == "-" else 1
+        num, den = int(groups[-2]), int(groups[-1])
+        if den != 0:
+            return sign * sympy.Rational(num, den)
+    return None
+
+
 @lru_cache(maxsize=4096)
 def parse_latex(s: str) -> Any:
     """LaTeX (or plain) string -> sympy object; raises Unparseable."""
     if not s.strip():
         raise Unparseable("empty")
+    fast = _fast_number(s)
+    if fast is not None:
+        return fast
     normalized = normalize_latex(s, NORMALIZATION)
     try:
         return latex2sympy(
@@ -374,10 +403,7 @@ def make_item(raw: str, prepared: Prepared) -> Item:
     if _PLAIN_NUMBER_RE.match(s.strip()):
         item.expr = sympy.Rational(s.strip())  # exact, all written digits kept
     if _DECIMAL_COMMA_RE.match(s.strip()):
-        try:
-            item.alternatives.append(sympy.Rational(s.strip().replace(",", ".")))
-        except Exception:
-            pass
+        item.alternatives.append(sympy.Rational(s.strip().replace(",", ".")))
     return item
 
 
@@ -448,27 +474,29 @@ def analyse(raw: str, max_chars: int, is_gold: bool = False) -> Answer:
 
 
 def analyse_gold(raw: str, max_chars: int) -> Answer:
-    """The gold answer in any dataset form; a long solution text is mined for its boxed answer."""
+    """The gold answer in any dataset form; a long solution text is mined for its boxed answer.
+
+    Raises Unparseable (the row is ``invalid_input``) when no form of it parses or it breaks a bound.
+    """
     text = str(raw).strip()
+    if not text:
+        raise Unparseable("empty gold answer")
     boxes = find_boxes(text)
     if boxes:
         cluster = last_box_cluster(text, boxes)
         joined = ", ".join(cluster) if len(cluster) > 1 else cluster[0]
-        try:
-            answer = analyse(joined, max_chars, is_gold=True)
-            if all(i.expr is not None or i.text for i in answer.items):
-                return answer
-        except Unparseable:
-            pass
+        answer = analyse(joined, max_chars, is_gold=True)  # bound violations propagate
+        if answer.items and all(i.expr is not None or i.text for i in answer.items):
+            return answer
     if len(text) <= 300:
-        try:
-            answer = analyse(text, max_chars, is_gold=True)
-            if answer.items and all(i.expr is not None or i.text for i in answer.items):
-                return answer
-        except Unparseable:
-            pass
-    # a solution text or an odd form: math-verify's extraction, timeout disabled
+        answer = analyse(text, max_chars, is_gold=True)
+        if answer.items and all(i.expr is not None or i.text for i in answer.items):
+            return answer
+    # a solution text or an odd form: math-verify's extraction, timeout disabled, after the bounds
     tail = text[-5000:]
+    reason = check_bounds(tail, 10**6)
+    if reason:
+        raise Unparseable(reason)
     try:
         found = parse(tail, parsing_timeout=None, fallback_mode="no_fallback")
     except Exception:
@@ -846,9 +874,8 @@ def items_equal(g: Item, p: Item) -> bool:
         return False
     ge, pe = g.expr, p.expr
     # both written with the same name on the left (x = 1 vs y = 1 differ when both name it)
-    if g.lhs and p.lhs and g.lhs != p.lhs and not (("(" in g.lhs) and ("(" in p.lhs)):
-        if len(g.lhs) == 1 and len(p.lhs) == 1:
-            return False
+    if g.lhs and p.lhs and g.lhs != p.lhs and len(g.lhs) == 1 and len(p.lhs) == 1:
+        return False
     ge, pe = _unevaluated_pct(ge), _unevaluated_pct(pe)
     pe = _unify_symbols(ge, pe)
     if isinstance(ge, sympy.Tuple) and isinstance(pe, sympy.Interval) and pe.left_open and pe.right_open:
@@ -911,14 +938,12 @@ def items_equal(g: Item, p: Item) -> bool:
             return True
         if g.degrees != p.degrees and (ge.has(sympy.pi) or pe.has(sympy.pi)):
             conv = sympy.pi / 180
-            return bool(_exact_equal_numbers(ge * conv, pe) if g.degrees else _exact_equal_numbers(ge, pe * conv))
-        for alt in p.alternatives:
-            if _exact_equal_numbers(ge, alt):
-                return True
-        for alt in g.alternatives:
-            if _exact_equal_numbers(alt, pe):
-                return True
-        return False
+            return bool(
+                _exact_equal_numbers(ge * conv, pe) if g.degrees else _exact_equal_numbers(ge, pe * conv)
+            )
+        return any(_exact_equal_numbers(ge, alt) for alt in p.alternatives) or any(
+            _exact_equal_numbers(alt, pe) for alt in g.alternatives
+        )
     if _is_number(ge) != _is_number(pe):
         # a constant against an expression with symbols: only sympy can tell (e.g. sin^2x+cos^2x)
         result = _symbolic_equal(ge, pe)
@@ -1025,9 +1050,7 @@ def compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool
         if isinstance(ge, sympy.Interval) and ge.left_open and ge.right_open and len(p_items) == 2:
             ge = sympy.Tuple(ge.start, ge.end)
         if isinstance(ge, sympy.Tuple) and len(ge) == len(p_items):
-            ok = all(
-                items_equal(Item(raw=str(a), expr=a), pi) for a, pi in zip(ge.args, p_items)
-            )
+            ok = all(items_equal(Item(raw=str(a), expr=a), pi) for a, pi in zip(ge.args, p_items))
             return Verdict(1.0 if ok else 0.0, "" if ok else "tuple mismatch")
         # a decimal comma, "1,5" for 1.5
         if len(p_items) == 2 and _DECIMAL_COMMA_RE.match(pred.cleaned.strip()):

@@ -115,7 +115,11 @@ def last_box_cluster(text: str, boxes: list[tuple[int, int, str]]) -> list[str]:
     cluster = [boxes[-1]]
     for box in reversed(boxes[:-1]):
         gap = text[box[1] : cluster[0][0]]
-        if len(gap) <= 80 and "\n\n" not in gap and (_CLUSTER_GAP_RE.match(gap) or len(_prose_words(gap)) <= 2):
+        if (
+            len(gap) <= 80
+            and "\n\n" not in gap
+            and (_CLUSTER_GAP_RE.match(gap) or len(_prose_words(gap)) <= 2)
+        ):
             cluster.insert(0, box)
         else:
             break
@@ -190,7 +194,9 @@ def _candidates(text: str, method: str) -> tuple[int, Extraction] | None:
     return None
 
 
-def extract_answer(text: str, priority: tuple[str, ...], after_think: bool, prefer_last: bool = True) -> Extraction:
+def extract_answer(
+    text: str, priority: tuple[str, ...], after_think: bool, prefer_last: bool = True
+) -> Extraction:
     """Find the final answer in a completion.
 
     Each method in ``priority`` proposes its last answer; with ``prefer_last`` the one written last

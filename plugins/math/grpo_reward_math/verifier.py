@@ -45,7 +45,9 @@ class MathOptions(VerifierOptions):
         description="largest relative error of a decimal approximation of an irrational gold "
         "(exact integers and rationals never pass on tolerance)",
     )
-    list_partial_credit: bool = Field(False, description="fraction of list items matched, when the gold is a list")
+    list_partial_credit: bool = Field(
+        False, description="fraction of list items matched, when the gold is a list"
+    )
     missing_answer: Literal["zero", "not_applicable"] = Field(
         "zero", description="score of a completion with no answer found"
     )
@@ -154,7 +156,11 @@ class MathVerifier(Verifier):
         extraction = self._extract(sample)
         answers = extraction.answers if extraction.found else []
         method = extraction.method
-        if not answers and extraction.method != "no_think_end" and "fallback" in self.options.extraction_priority:
+        if (
+            not answers
+            and extraction.method != "no_think_end"
+            and "fallback" in self.options.extraction_priority
+        ):
             fallback = eq.fallback_answer(sample.completion_text[-4000:])
             if fallback is None:
                 return self._missing("no answer found", method="fallback")

@@ -157,8 +157,18 @@ PAIRS = [
     ("matrices", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}", F),
     ("matrices", "\\begin{pmatrix}1/2\\\\ 3\\end{pmatrix}", "\\begin{pmatrix}0.5\\\\3\\end{pmatrix}", T),
     ("matrices", "\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}", "\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}", F),
-    ("matrices", "\\begin{pmatrix} 2 & 0 \\\\ 0 & 2 \\end{pmatrix}", "2\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}", T),
-    ("matrices", "\\begin{pmatrix} \\sqrt{2} \\\\ 1 \\end{pmatrix}", "\\begin{pmatrix} \\sqrt{2} \\\\ -1 \\end{pmatrix}", F),
+    (
+        "matrices",
+        "\\begin{pmatrix} 2 & 0 \\\\ 0 & 2 \\end{pmatrix}",
+        "2\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}",
+        T,
+    ),
+    (
+        "matrices",
+        "\\begin{pmatrix} \\sqrt{2} \\\\ 1 \\end{pmatrix}",
+        "\\begin{pmatrix} \\sqrt{2} \\\\ -1 \\end{pmatrix}",
+        F,
+    ),
     # -- percentages ----------------------------------------------------------------------------
     ("percent", "25\\%", "25", T),
     ("percent", "25\\%", "25 percent", T),
@@ -298,7 +308,10 @@ def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
     with out.open("w") as fh:
         for category, gold, pred, eq in PAIRS:
-            fh.write(json.dumps({"answer": gold, "prediction": pred, "equivalent": eq, "category": category}) + "\n")
+            fh.write(
+                json.dumps({"answer": gold, "prediction": pred, "equivalent": eq, "category": category})
+                + "\n"
+            )
     print(f"{len(PAIRS)} pairs -> {out} ({sum(p[3] for p in PAIRS)} positive)")
 
 

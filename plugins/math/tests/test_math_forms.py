@@ -1,0 +1,236 @@
+"""Equivalence of answer forms, scored in-process by the verifier (positives and negatives per form).
+
+The held-out-style pairs in ``data/hard_pairs.jsonl`` (see ``data/hard_pairs.py``) are each a test;
+the explicit cases below pin down the rules the issue asks for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from grpo_reward_math import MathVerifier
+from pydantic import ValidationError
+
+from grpo_core.sample import Sample
+from grpo_core.verifier import Status
+
+DATA = Path(__file__).parent / "data" / "hard_pairs.jsonl"
+PAIRS = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def verifier() -> MathVerifier:
+    v = MathVerifier()
+    v.setup()
+    return v
+
+
+def score(verifier: MathVerifier, gold: str, completion, **extra):
+    return verifier.score(
+        Sample({"prompt": extra.pop("prompt", ""), "completion": completion, "answer": gold})
+    )
+
+
+def boxed(pred: str) -> str:
+    return f"The final answer is $\\boxed{{{pred}}}$"
+
+
+@pytest.mark.parametrize(
+    "pair", PAIRS, ids=[f"{i}-{p['category']}-{'T' if p['equivalent'] else 'F'}" for i, p in enumerate(PAIRS)]
+)
+def test_hard_pair(verifier, pair):
+    result = score(verifier, pair["answer"], boxed(pair["prediction"]))
+    assert result.status is Status.OK, result
+    assert (result.value == 1.0) is pair["equivalent"], (pair, dict(result.details))
+
+
+def test_hard_set_is_balanced_and_covers_every_form():
+    categories = {p["category"].removeprefix("b2-") for p in PAIRS}
+    for form in (
+        "numbers",
+        "separators",
+        "mixed",
+        "pm",
+        "lists",
+        "intervals",
+        "functions",
+        "algebra",
+        "matrices",
+        "percent",
+        "degrees",
+        "text",
+        "latex",
+        "hedge",
+    ):
+        assert form in categories
+        if form != "hedge":
+            assert any(p["equivalent"] for p in PAIRS if p["category"] == form), form
+        assert any(not p["equivalent"] for p in PAIRS if p["category"].removeprefix("b2-") == form), form
+    assert len(PAIRS) >= 150
+    assert sum(not p["equivalent"] for p in PAIRS) >= 60
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "expected"),
+    [
+        # exact integers and rationals never pass on tolerance
+        ("7", "7.0000001", False),
+        ("10^{20}", "10^{20}+1", False),
+        ("\\frac{1}{3}", "0.333333", True),  # correctly rounded at its written precision
+        ("\\frac{1}{3}", "0.333334", False),
+        ("\\frac{1}{8}", "0.125", True),
+        ("\\frac{1}{8}", "0.1250001", False),
+        # decimals compared at the gold's written precision
+        ("2.74", "2.7401", True),
+        ("2.74", "2.75", False),
+        ("2.74", "2.7", False),
+        # thousands separators, mixed numbers, percentages, degrees, text wrappers
+        ("1234567", "1{,}234{,}567", True),
+        ("\\frac{7}{2}", "3\\frac{1}{2}", True),
+        ("30\\%", "30", True),
+        ("30\\%", "0.3", True),
+        ("30\\%", "0.03", False),
+        ("45^\\circ", "45", True),
+        ("45^\\circ", "\\frac{\\pi}{4}", True),
+        ("\\text{Tuesday}", "\\text{tuesday}", True),
+        ("\\text{Tuesday}", "\\text{Wednesday}", False),
+        # structure
+        ("(6,3),(9,3)", "(9, 3), (6, 3)", True),
+        ("\\{-1\\} \\cup [0,7)", "[0,7) \\cup \\{-1\\}", True),
+        ("\\{-1\\} \\cup [0,7)", "[0,7]\\cup\\{-1\\}", False),
+        ("f(x)=2x", "2x", True),
+        ("f(x)=2x", "f(x)=2x+0", True),
+        ("\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}", "\\begin{pmatrix}1&0\\\\0&-1\\end{pmatrix}", False),
+    ],
+)
+def test_rules(verifier, gold, pred, expected):
+    result = score(verifier, gold, boxed(pred))
+    assert (result.value == 1.0) is expected, dict(result.details)
+
+
+# -- extraction ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "so the result is \\boxed{\\frac{1}{2}}.",
+        "so the result is \\fbox{\\frac{1}{2}}.",
+        "<think>try 3</think><answer>\\frac{1}{2}</answer>",
+        "<think>hmm</think>\n<answer>The answer is $\\boxed{0.5}$</answer>",
+        "Work... The final answer is $\\frac{1}{2}$. I hope it is correct.",
+        "Final Answer: 1/2",
+        "\\boxed{3} was a wrong start, let me redo it. ... Final Answer: The final answer is $\\frac12$.",
+    ],
+)
+def test_extraction_methods(verifier, completion):
+    result = score(verifier, "\\frac{1}{2}", completion)
+    assert result.value == 1.0, dict(result.details)
+
+
+def test_chat_message_completion(verifier):
+    messages = [
+        {"role": "user", "content": "What is 1/2 + 1/2? Put it in \\boxed{}."},
+        {"role": "assistant", "content": "It is $\\boxed{1}$."},
+    ]
+    assert score(verifier, "1", messages).value == 1.0
+    assert score(verifier, "2", messages).value == 0.0
+
+
+def test_extraction_priority_option():
+    completion = "<answer>5</answer> and then \\boxed{6}"
+    last = MathVerifier({"extraction_priority": ["answer_tag", "boxed"], "prefer_last": False})
+    assert score(last, "5", completion).value == 1.0
+    assert score(MathVerifier(), "6", completion).value == 1.0  # the answer written last wins
+    csv = MathVerifier({"extraction_priority": "boxed"})
+    assert csv.options.extraction_priority == ("boxed",)
+
+
+def test_after_think_option():
+    v = MathVerifier({"after_think": True})
+    assert score(v, "4", "<think>maybe \\boxed{4}</think> The answer is \\boxed{5}").value == 0.0
+    assert score(v, "5", "<think>maybe \\boxed{4}</think> The answer is \\boxed{5}").value == 1.0
+    unfinished = score(v, "4", "<think>maybe \\boxed{4} and I keep thinking")
+    assert unfinished.value == 0.0 and unfinished.details["reason"] == "no answer found"
+
+
+def test_missing_answer_option(verifier):
+    assert score(verifier, "4", "I do not know.").value == 0.0
+    na = MathVerifier({"missing_answer": "not_applicable", "extraction_priority": ["boxed"]})
+    result = score(na, "4", "I do not know.")
+    assert result.status is Status.NOT_APPLICABLE and result.value is None
+
+
+# -- reward hacking ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "\\boxed{2 \\text{ or } 3}",
+        "\\boxed{2 or 3}",
+        "\\boxed{2, 3}",
+        "\\boxed{2} \\boxed{3}",
+        "It is either \\boxed{2} or \\boxed{3}.",
+        "\\boxed{\\pm 2}",
+    ],
+)
+def test_hedges_score_zero(verifier, completion):
+    assert score(verifier, "2", completion).value == 0.0
+
+
+def test_several_answers_fine_when_gold_is_a_list(verifier):
+    assert score(verifier, "2, 3", "\\boxed{2} and \\boxed{3}").value == 1.0
+    assert score(verifier, "2, 3", "\\boxed{3 \\text{ or } 2}").value == 1.0
+
+
+def test_partial_credit_for_lists():
+    completion = "\\boxed{1, 2, 5}"
+    assert score(MathVerifier(), "1, 2, 3", completion).value == 0.0
+    partial = MathVerifier({"list_partial_credit": True})
+    assert score(partial, "1, 2, 3", completion).value == pytest.approx(2 / 3)
+
+
+def test_copying_the_problem_back_is_no_answer(verifier):
+    prompt = "Simplify $\\frac{x^2-1}{x-1}$."
+    copied = score(verifier, "x+1", "\\boxed{\\frac{x^2-1}{x-1}}", prompt=prompt)
+    assert copied.value == 0.0 and "copied" in copied.details["reason"]
+    assert score(verifier, "x+1", "\\boxed{x+1}", prompt=prompt).value == 1.0
+    # a number that happens to appear in the prompt is fine
+    assert score(verifier, "12", "\\boxed{12}", prompt="A box holds 12 eggs. How many?").value == 1.0
+
+
+@pytest.mark.parametrize("completion", ["", "   ", "\\boxed{}", "asdkjh qwe zzz", "\\boxed{\\frac{}{}}"])
+def test_empty_or_garbage_scores_zero(verifier, completion):
+    result = score(verifier, "5", completion)
+    assert result.status is Status.OK and result.value == 0.0
+
+
+@pytest.mark.parametrize("gold", ["", "   ", "\\frac{", "\\boxed{5^{5^{5^{5^5}}}}"])
+def test_unparseable_gold_is_invalid_input(verifier, gold):
+    result = score(verifier, gold, "\\boxed{5}")
+    assert result.status is Status.INVALID_INPUT and result.value is None
+
+
+# -- cache key -----------------------------------------------------------------------------------------
+def test_cache_key_groups_identical_answers(verifier):
+    a = Sample({"completion": "long reasoning A ... \\boxed{\\dfrac{1}{2}}", "answer": "1/2"})
+    b = Sample({"completion": "other words B ... $\\boxed{ \\frac{1}{2} }$.", "answer": "1/2"})
+    c = Sample({"completion": "\\boxed{\\frac{1}{3}}", "answer": "1/2"})
+    d = Sample({"completion": "\\boxed{\\frac{1}{2}}", "answer": "1/3"})
+    assert verifier.cache_key(a) == verifier.cache_key(b)
+    assert len({verifier.cache_key(a), verifier.cache_key(c), verifier.cache_key(d)}) == 3
+    # separators that change the meaning are kept apart
+    e = Sample({"completion": "\\boxed{32,\\! 349}", "answer": "32349"})
+    f = Sample({"completion": "\\boxed{32, 349}", "answer": "32349"})
+    assert verifier.cache_key(e) != verifier.cache_key(f)
+    assert score(verifier, "32349", e["completion"]).value == 1.0
+    assert score(verifier, "32349", f["completion"]).value == 0.0
+
+
+def test_verifier_metadata():
+    assert MathVerifier.name == "math"
+    assert MathVerifier.columns == ("answer",)
+    assert MathVerifier.isolation.value == "process"
+    with pytest.raises(ValidationError):
+        MathVerifier({"missing_answer": "maybe"})
+    with pytest.raises(ValidationError):
+        MathVerifier({"no_such_option": 1})
