@@ -20,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -33,6 +32,8 @@ SCRUB = ("/tmp", "/var/tmp", "/dev/shm")
 def _read_payload():
     stream = sys.stdin.buffer
     header = stream.readline(32)
+    if not header:
+        raise EOFError
     size = int(header.strip() or b"0")
     data = b""
     while len(data) < size:
@@ -94,12 +95,29 @@ def _count_others():
     return count
 
 
-def main():
+def _nondumpable():
+    """No other process of the sandbox user may read this runner's memory or open its /proc fds."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except Exception:
+        pass
+
+
+def _emit(result, nonce):
+    data = ("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def run_one(job):
     started = time.monotonic()
-    job = _read_payload()
     root = job["workroot"]
     os.makedirs(root, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="job-", dir=root)
+    work = os.path.join(root, "job-" + os.urandom(6).hex())
+    os.mkdir(work, 0o700)
     result = {
         "exit_code": None,
         "signal": None,
@@ -275,16 +293,30 @@ def _finish(result, work, started, kill_all, proc):
     except OSError:
         result["work_free_fraction"] = None
     result["runner_elapsed"] = time.monotonic() - started
-    out = os.fdopen(os.dup(1), "w")
-    out.write("\n" + MARK + json.dumps(result) + "\n")
-    out.flush()
-    return 0
+    return result
+
+
+def main(argv):
+    """One job, or (``serve``) a session: jobs one after another until stdin closes."""
+    _nondumpable()
+    serve = "serve" in argv
+    while True:
+        try:
+            job = _read_payload()
+        except EOFError:
+            return 0
+        except Exception as exc:
+            _emit({"error": f"runner: bad payload: {type(exc).__name__}: {exc}"}, "")
+            return 0
+        nonce = str(job.get("nonce", ""))
+        try:
+            result = run_one(job)
+        except Exception as exc:  # an infrastructure failure of the runner itself
+            result = {"error": f"runner: {type(exc).__name__}: {exc}"}
+        _emit(result, nonce)
+        if not serve:
+            return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Exception as exc:  # an infrastructure failure of the runner itself
-        sys.stdout.write("\n" + MARK + json.dumps({"error": f"runner: {type(exc).__name__}: {exc}"}))
-        sys.stdout.flush()
-        sys.exit(0)
+    sys.exit(main(sys.argv[1:]))

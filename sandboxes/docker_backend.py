@@ -38,7 +38,15 @@ from sandboxes.base import (
     SandboxUnavailable,
 )
 from sandboxes.images import DEFAULT_IMAGE
-from sandboxes.protocol import RUNNER_GRACE, decode_result, encode_job, max_reply_bytes, runner_command
+from sandboxes.protocol import (
+    RUNNER_GRACE,
+    decode_result,
+    encode_job,
+    max_reply_bytes,
+    new_nonce,
+    result_end,
+    runner_command,
+)
 
 LABEL = "org.grpo.sandbox"
 LABEL_OWNER = "org.grpo.sandbox.owner"
@@ -198,24 +206,43 @@ def reap_stale(client, *, everything_of_this_host: bool = False) -> int:
 
 
 class _Container:
-    __slots__ = ("id", "created", "jobs")
+    __slots__ = ("id", "created", "jobs", "session", "raw_session")
 
     def __init__(self, cid: str) -> None:
         self.id = cid
         self.created = time.monotonic()
         self.jobs = 0
+        self.session: Any = None  # the socket of a long-lived runner (session mode)
+        self.raw_session: Any = None
+
+    def close_session(self) -> None:
+        for handle in (self.raw_session, self.session):
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    handle.close()
+        self.session = self.raw_session = None
 
 
 class DockerPool:
     """Warm containers of one :class:`Hardening`; shared by every caller in the process."""
 
-    _pools: dict[tuple[str, Hardening], DockerPool] = {}
+    _pools: dict[tuple[str, Hardening, str], DockerPool] = {}
     _lock = threading.Lock()
     _reaped: set[str] = set()
 
     def __init__(
-        self, client, hardening: Hardening, size: int, *, max_jobs: int = 1000, max_age: float = 3600.0
+        self,
+        client,
+        hardening: Hardening,
+        size: int,
+        *,
+        max_jobs: int = 1000,
+        max_age: float = 3600.0,
+        mode: str = "session",
     ) -> None:
+        if mode not in ("session", "exec"):
+            raise ValueError(f"mode must be 'session' or 'exec', got {mode!r}")
+        self.mode = mode
         self.client = client
         self.hardening = hardening
         self.size = max(1, size)
@@ -231,9 +258,9 @@ class DockerPool:
 
     # -- sharing -------------------------------------------------------------------------------
     @classmethod
-    def shared(cls, hardening: Hardening, size: int | None = None) -> DockerPool:
+    def shared(cls, hardening: Hardening, size: int | None = None, mode: str = "session") -> DockerPool:
         host = os.environ.get("DOCKER_HOST", "")
-        key = (host, hardening)
+        key = (host, hardening, mode)
         with cls._lock:
             pool = cls._pools.get(key)
             if pool is None or pool._closed:
@@ -241,7 +268,7 @@ class DockerPool:
                 if host not in cls._reaped:
                     reap_stale(client)
                     cls._reaped.add(host)
-                pool = cls(client, hardening, size or ConcurrencyLimit.size())
+                pool = cls(client, hardening, size or ConcurrencyLimit.size(), mode=mode)
                 cls._pools[key] = pool
             return pool
 
@@ -296,6 +323,7 @@ class DockerPool:
         return container
 
     def _remove(self, container: _Container, *, background: bool = True) -> None:
+        container.close_session()
         with self._all_lock:
             self._all.pop(container.id, None)
 
@@ -385,46 +413,58 @@ class DockerPool:
             self.stats["jobs"] += 1
             self._release(container, healthy)
 
-    def _exec(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool]:
+    def _open_stream(self, container: _Container, serve: bool) -> tuple[Any, Any]:
         api = self.client.api
+        exec_id = api.exec_create(
+            container.id,
+            runner_command() + (["serve"] if serve else []),
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            user=SANDBOX_USER,
+            workdir=WORKROOT,
+            environment={"LANG": "C.UTF-8"},
+        )["Id"]
+        raw_socket = api.exec_start(exec_id, socket=True)
+        return raw_socket, getattr(raw_socket, "_sock", raw_socket)
+
+    def _exec(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool]:
+        """Run one job: over the container's runner session, or (exec mode) one ``docker exec``."""
         started = time.monotonic()
-        payload = encode_job(job, workroot=WORKROOT, kill_all=True)
+        nonce = new_nonce()
+        payload = encode_job(job, nonce=nonce, workroot=WORKROOT, kill_all=True)
+        session = self.mode == "session"
         try:
-            exec_id = api.exec_create(
-                container.id,
-                runner_command(),
-                stdin=True,
-                stdout=True,
-                stderr=True,
-                user=SANDBOX_USER,
-                workdir=WORKROOT,
-                environment={"LANG": "C.UTF-8"},
-            )["Id"]
-            raw_socket = api.exec_start(exec_id, socket=True)
+            if session and container.session is None:
+                container.raw_session, container.session = self._open_stream(container, serve=True)
+            if session:
+                raw_socket, sock = container.raw_session, container.session
+            else:
+                raw_socket, sock = self._open_stream(container, serve=False)
         except Exception as exc:
             return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False
-        sock = getattr(raw_socket, "_sock", raw_socket)
         deadline = started + job.limits.wall_time + RUNNER_GRACE
+        cap = max_reply_bytes(job)
         try:
-            out, err, complete = self._converse(sock, payload, deadline, max_reply_bytes(job))
+            out, err, state = self._converse(sock, payload, deadline, cap, nonce if session else None)
         except OSError as exc:
-            return Result.failure(f"docker exec stream failed: {exc}", backend), False
+            state, out, err = "broken", b"", str(exc).encode()
         finally:
-            try:
-                raw_socket.close()
-                sock.close()
-            except Exception:
-                pass
+            if not session:
+                for handle in (raw_socket, sock):
+                    with contextlib.suppress(Exception):
+                        handle.close()
         elapsed = time.monotonic() - started
-        if not complete:
-            # The host-side limit: the runner did not finish in time (or flooded its channel).
+        if state == "timeout":
+            # The host-side limit: the runner did not finish in time; the container is recycled.
             self.stats["host_kills"] += 1
-            if len(out) + len(err) >= max_reply_bytes(job):
-                return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False
             return Result(exit_code=137, signal=9, timed_out=True, elapsed=elapsed, backend=backend), False
-        result, raw = decode_result(out, err, backend, elapsed)
+        if state == "overflow":
+            return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False
+        result, raw = decode_result(out, err, backend, elapsed, nonce)
         healthy = (
-            result.error is None
+            state == "done"
+            and result.error is None
             and not result.timed_out
             and not raw.get("leftover_processes")
             and (raw.get("work_free_fraction") or 0.0) > 0.5
@@ -440,10 +480,22 @@ class DockerPool:
             state = {"Status": "gone"}
         if state.get("OOMKilled") or state.get("Status") != "running":
             result.error = f"{result.error} (container {state.get('Status')}, oom={state.get('OOMKilled')})"
+        elif result.error and result.error.startswith("sandbox runner gave no result"):
+            # The container is fine but its runner vanished mid-job: the program killed it (same
+            # user). That is the program misbehaving, not the infrastructure failing.
+            result.error = None
+            result.exit_code, result.signal = 137, 9
+            result.stderr = "the program killed the sandbox runner"
 
     @staticmethod
-    def _converse(sock, payload: bytes, deadline: float, cap: int) -> tuple[bytes, bytes, bool]:
-        """Send the payload, read the multiplexed reply until EOF, the deadline or the cap."""
+    def _converse(
+        sock, payload: bytes, deadline: float, cap: int, nonce: str | None
+    ) -> tuple[bytes, bytes, str]:
+        """Send the payload, read the multiplexed reply until it is complete.
+
+        Complete = the result line for ``nonce`` arrived (session mode) or EOF (exec mode).
+        State: ``done``, ``eof`` (stream ended; session is gone), ``timeout`` or ``overflow``.
+        """
         sock.settimeout(max(0.1, deadline - time.monotonic()))
         sock.sendall(payload)
         buffers = {1: bytearray(), 2: bytearray()}
@@ -452,24 +504,26 @@ class DockerPool:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return bytes(buffers[1]), bytes(buffers[2]), False
+                return bytes(buffers[1]), bytes(buffers[2]), "timeout"
             sock.settimeout(remaining)
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
-                return bytes(buffers[1]), bytes(buffers[2]), False
+                return bytes(buffers[1]), bytes(buffers[2]), "timeout"
             if not chunk:
-                return bytes(buffers[1]), bytes(buffers[2]), True
+                return bytes(buffers[1]), bytes(buffers[2]), "done" if nonce is None else "eof"
             pending.extend(chunk)
             total += len(chunk)
             if total > cap:
-                return bytes(buffers[1]), bytes(buffers[2]), False
+                return bytes(buffers[1]), bytes(buffers[2]), "overflow"
             while len(pending) >= 8:
                 stream, size = struct.unpack(">BxxxL", pending[:8])
                 if len(pending) < 8 + size:
                     break
                 buffers.setdefault(stream, bytearray()).extend(pending[8 : 8 + size])
                 del pending[: 8 + size]
+            if nonce is not None and result_end(buffers[1], nonce) >= 0:
+                return bytes(buffers[1]), bytes(buffers[2]), "done"
 
 
 class DockerBackend(SandboxBackend):
@@ -485,7 +539,9 @@ class DockerBackend(SandboxBackend):
         runtime: str | None = None,
         warm: bool = False,
         defaults: Limits | None = None,
+        mode: str = "session",
     ) -> None:
+        self.mode = mode
         self.image = image
         self.pool_size = pool_size
         self.runtime = runtime
@@ -516,7 +572,7 @@ class DockerBackend(SandboxBackend):
         )
 
     def pool_for(self, limits: Limits) -> DockerPool:
-        pool = DockerPool.shared(self.hardening_for(limits), self.pool_size)
+        pool = DockerPool.shared(self.hardening_for(limits), self.pool_size, self.mode)
         self._pools.add(pool)
         return pool
 

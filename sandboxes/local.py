@@ -22,7 +22,14 @@ import threading
 import time
 
 from sandboxes.base import Job, Result, SandboxBackend, SandboxError, SandboxUnavailable
-from sandboxes.protocol import RUNNER_GRACE, decode_result, encode_job, max_reply_bytes, runner_command
+from sandboxes.protocol import (
+    RUNNER_GRACE,
+    decode_result,
+    encode_job,
+    max_reply_bytes,
+    new_nonce,
+    runner_command,
+)
 
 UNSAFE_ENV = "GRPO_SANDBOX_ALLOW_UNSAFE"
 #: host uids handed to concurrent bwrap jobs when running as root (one per job in flight)
@@ -30,7 +37,7 @@ UID_BASE = 231000
 
 
 def _run_runner(
-    argv: list[str], payload: bytes, job: Job, backend: str, **popen: object
+    argv: list[str], payload: bytes, job: Job, backend: str, nonce: str, **popen: object
 ) -> tuple[Result, dict[str, object]]:
     """Start the runner, send the job, read its reply with a cap and a host-side deadline."""
     started = time.monotonic()
@@ -91,7 +98,7 @@ def _run_runner(
             Result(exit_code=137, timed_out=True, signal=9, elapsed=elapsed, backend=backend),
             {"host_killed": True},
         )
-    result, raw = decode_result(bytes(out), bytes(err), backend, elapsed)
+    result, raw = decode_result(bytes(out), bytes(err), backend, elapsed, nonce)
     if result.error and proc.returncode:
         result.error += f" (runner exit status {proc.returncode})"
     return result, raw
@@ -174,8 +181,10 @@ class BwrapBackend(SandboxBackend):
                 return self._next_uid
 
     def _run(self, job: Job) -> Result:
+        nonce = new_nonce()
         payload = encode_job(
             job,
+            nonce=nonce,
             workroot="/work",
             kill_all=True,
             address_space_limit=True,
@@ -188,7 +197,7 @@ class BwrapBackend(SandboxBackend):
             uid = self._take_uid()
             popen.update(user=uid, group=uid, extra_groups=[])
         try:
-            result, _ = _run_runner(self._argv(), payload, job, self.name, **popen)
+            result, _ = _run_runner(self._argv(), payload, job, self.name, nonce, **popen)
         finally:
             if uid is not None:
                 self._uids.put(uid)
@@ -211,8 +220,11 @@ class SubprocessBackend(SandboxBackend):
 
     def _run(self, job: Job) -> Result:
         path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
-        payload = encode_job(job, workroot=self._root, kill_all=False, address_space_limit=True, path=path)
-        result, _ = _run_runner(runner_command(sys.executable), payload, job, self.name)
+        nonce = new_nonce()
+        payload = encode_job(
+            job, nonce=nonce, workroot=self._root, kill_all=False, address_space_limit=True, path=path
+        )
+        result, _ = _run_runner(runner_command(sys.executable), payload, job, self.name, nonce)
         return result
 
     def close(self) -> None:

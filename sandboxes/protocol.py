@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,14 @@ def rlimits_for(job: Job, *, address_space: bool) -> dict[str, int | None]:
     return out
 
 
+def new_nonce() -> str:
+    return secrets.token_hex(12)
+
+
 def encode_job(
     job: Job,
     *,
+    nonce: str = "",
     workroot: str,
     kill_all: bool,
     address_space_limit: bool = False,
@@ -68,6 +74,7 @@ def encode_job(
         "rlimits": rlimits,
         "env": dict(job.env),
         "path": path,
+        "nonce": nonce,
     }
     body = json.dumps(payload).encode()
     return str(len(body)).encode() + b"\n" + body
@@ -78,20 +85,33 @@ def max_reply_bytes(job: Job) -> int:
     return 12 * job.limits.output_bytes + 256 * 1024
 
 
+def result_end(stdout: bytes | bytearray, nonce: str) -> int:
+    """Where the runner's complete result line for ``nonce`` ends in ``stdout`` (-1: not yet)."""
+    start = stdout.rfind(b"\n" + MARK + nonce.encode() + b" ")
+    if start < 0:
+        return -1
+    end = stdout.find(b"\n", start + 1)
+    return end + 1 if end >= 0 else -1
+
+
 def decode_result(
-    stdout: bytes, stderr: bytes, backend: str, elapsed: float
+    stdout: bytes, stderr: bytes, backend: str, elapsed: float, nonce: str = ""
 ) -> tuple[Result, dict[str, Any]]:
-    """The runner's reply -> (Result, raw dict). A missing or broken reply is an infrastructure error."""
-    # The runner's line starts after a raw newline; job output inside the JSON can contain none.
-    index = stdout.rfind(b"\n" + MARK)
-    index = index + 1 if index >= 0 else (0 if stdout.startswith(MARK) else -1)
+    """The runner's reply -> (Result, raw dict). A missing or broken reply is an infrastructure error.
+
+    Only the line carrying this job's ``nonce`` counts (the program cannot learn it: the runner is
+    not dumpable), and the runner's line starts after a raw newline that JSON-escaped output lacks.
+    """
+    marker = b"\n" + MARK + nonce.encode() + b" "
+    index = stdout.rfind(marker)
     if index < 0:
         tail = stderr.decode("utf-8", "replace")[-500:].strip()
         return Result.failure(
             f"sandbox runner gave no result{': ' + tail if tail else ''}", backend, elapsed
         ), {}
     try:
-        raw = json.loads(stdout[index + len(MARK) :].decode("utf-8", "replace"))
+        line = stdout[index + len(marker) :].split(b"\n", 1)[0]
+        raw = json.loads(line.decode("utf-8", "replace"))
     except json.JSONDecodeError as exc:
         return Result.failure(f"sandbox runner reply unreadable: {exc}", backend, elapsed), {}
     if raw.get("error"):

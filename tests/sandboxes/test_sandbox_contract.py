@@ -63,8 +63,12 @@ def test_protocol_roundtrip_and_broken_replies():
     assert int(size) == len(body)
     result, _ = decode_result(b"", b"Traceback: boom", "x", 0.1)
     assert result.error and "boom" in result.error and not result.ok
-    result, _ = decode_result(b'\nGRPO-RESULT {"exit_code": 3, "stdout": "hi"}', b"", "x", 0.1)
+    reply = b'\nGRPO-RESULT n1 {"exit_code": 3, "stdout": "hi"}\n'
+    result, _ = decode_result(reply, b"", "x", 0.1, "n1")
     assert result.exit_code == 3 and result.stdout == "hi" and result.error is None
+    # a line forged without the job's nonce is ignored
+    forged = b'\nGRPO-RESULT xx {"exit_code": 0}\n'
+    assert decode_result(forged, b"", "x", 0.1, "n1")[0].error
 
 
 def test_backend_bug_is_an_infrastructure_error():
