@@ -104,6 +104,7 @@ def clean(s: str) -> Prepared:
         s = re.sub(r"\\\\(?=[a-zA-Z])", r"\\", s)  # JSON-escaped LaTeX: "\\frac" -> "\frac"
     s = s.replace('\\"', "").replace('"', "")
     s = re.sub(r"\\n(?![a-zA-Z])", " ", s)
+    s = _unicode_to_latex(s)
     s = _THOUSANDS_SPACED_RE.sub("", s)
     s = (
         s.replace("\n", " ")
@@ -139,6 +140,9 @@ def clean(s: str) -> Prepared:
     s = _REPEATING_RE.sub(_repeating_to_fraction, s)
     s = _SCI_RE.sub(lambda m: f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}", s)
     s = _IN_PREFIX_RE.sub("", s)
+    builder = _SET_BUILDER_RE.match(s.strip())
+    if builder:
+        s = builder.group(1)  # {x | x > 2} -> x > 2
     s = s.replace("\\varnothing", "\\emptyset").replace("\\O ", "\\emptyset ")
     if re.fullmatch(r"\\\{\s*\\\}|\{\s*\}", s):
         s = "\\emptyset"
@@ -194,6 +198,45 @@ def is_name_like(lhs: str) -> bool:
 _REPEATING_RE = re.compile(r"(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d+)\}?")
 _SCI_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![\w.])")
 _IN_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\\in|∈)\s*")
+
+
+_UNICODE = {
+    "−": "-",
+    "–": "-",
+    "∞": "\\infty ",
+    "π": "\\pi ",
+    "×": "\\times ",
+    "·": "\\cdot ",
+    "⋅": "\\cdot ",
+    "≤": "\\le ",
+    "≥": "\\ge ",
+    "≠": "\\ne ",
+    "∪": "\\cup ",
+    "∩": "\\cap ",
+    "÷": "/",
+    "½": "\\frac{1}{2}",
+    "¼": "\\frac{1}{4}",
+    "¾": "\\frac{3}{4}",
+    "⁄": "/",
+    "θ": "\\theta ",
+    "α": "\\alpha ",
+    "β": "\\beta ",
+    "²": "^2",
+    "³": "^3",
+    "∅": "\\emptyset ",
+    "ℝ": "\\mathbb{R}",
+    "∈": "\\in ",
+}
+_UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+_SQRT_UNICODE_RE = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\([^()]*\)|\{[^{}]*\})")
+_SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\\in\s*\\mathbb\{R\}\s*)?(?:\||\\mid|:)\s*(.+?)\s*\\\}$")
+
+
+def _unicode_to_latex(s: str) -> str:
+    if s.isascii():
+        return s
+    s = _SQRT_UNICODE_RE.sub(lambda m: "\\sqrt{" + m.group(1).strip("(){}") + "}", s)
+    return _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
 
 
 def _repeating_to_fraction(m: re.Match) -> str:
