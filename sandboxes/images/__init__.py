@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -54,7 +55,7 @@ def build_rootfs(
     if mirror:
         argv.append(mirror)
     log("$ " + " ".join(argv))
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise SandboxError(f"mmdebstrap failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return output
@@ -73,6 +74,14 @@ def _client():
     return client
 
 
+def dockerfile_digest(language: str = "python") -> str:
+    """sha256 of the image definition; stored as a label so stale images can be spotted."""
+    return hashlib.sha256((dockerfile_dir(language) / "Dockerfile").read_bytes()).hexdigest()
+
+
+DIGEST_LABEL = "org.grpo.sandbox.dockerfile-sha256"
+
+
 def _build_layers(client, base: str, tag: str, language: str, log: Log, pull: bool) -> None:
     import docker
 
@@ -81,6 +90,7 @@ def _build_layers(client, base: str, tag: str, language: str, log: Log, pull: bo
             path=str(dockerfile_dir(language)),
             tag=tag,
             buildargs={"BASE": base},
+            labels={DIGEST_LABEL: dockerfile_digest(language)},
             network_mode="none",
             rm=True,
             forcerm=True,
