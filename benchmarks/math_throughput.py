@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import statistics
 import sys
 import time
 
@@ -178,6 +179,7 @@ def main() -> int:
     ap.add_argument("--group", type=int, default=16)
     ap.add_argument("--adversarial", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=5.0, help="engine wall-clock limit per sample")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating warm-engine / serial rounds")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
 
@@ -188,23 +190,38 @@ def main() -> int:
         f"({distinct} distinct (answer, gold) pairs), cpus={len(os.sched_getaffinity(0))}"
     )
 
-    cold_s, scores, summary = engine_run(rows, args.timeout, warm=False)
-    warm_s, scores_warm, _ = engine_run(rows, args.timeout, warm=True)
-    hangs = sum(1 for s in scores if s.status.value == "timeout")
-    errors = sum(1 for s in scores if s.status.value == "error")
-    print(f"engine (cold, incl. worker start): {cold_s:7.2f} s  {len(rows) / cold_s:8.1f} samples/s")
-    print(f"engine (warm pool)               : {warm_s:7.2f} s  {len(rows) / warm_s:8.1f} samples/s")
     if args.adversarial and os.environ.get("MATH_BENCH_SKIP_SERIAL_ADVERSARIAL", "1") == "1":
         serial_rows = [r for r in rows if "The final answer" in r["completion"]]
         print(f"(serial loop skips the {len(rows) - len(serial_rows)} adversarial rows: they hang it)")
     else:
         serial_rows = rows
-    serial_s, serial_rewards, serial_slow = serial_open_r1(serial_rows, args.timeout)
+    cold_s, scores, summary = engine_run(rows, args.timeout, warm=False)
+    print(f"engine (cold, incl. worker start): {cold_s:7.2f} s  {len(rows) / cold_s:8.1f} samples/s")
+    # alternate warm-engine and serial runs: the machine is shared, so compare runs taken side by side
+    warm_times, serial_times, speedups = [], [], []
+    serial_rewards: list[float] = []
+    serial_slow = 0
+    for round_no in range(args.rounds):
+        warm_s, _, _ = engine_run(rows, args.timeout, warm=True)
+        serial_s, serial_rewards, serial_slow = serial_open_r1(serial_rows, args.timeout)
+        warm_times.append(warm_s)
+        serial_times.append(serial_s)
+        speedups.append((len(rows) / warm_s) / (len(serial_rows) / serial_s))
+        print(
+            f"round {round_no + 1}: engine (warm pool) {warm_s:6.2f} s ({len(rows) / warm_s:7.1f}/s) | "
+            f"serial open-r1 loop {serial_s:6.2f} s ({len(serial_rows) / serial_s:7.1f}/s) | "
+            f"speed-up {speedups[-1]:.2f}x"
+        )
+    warm_s, serial_s = statistics.median(warm_times), statistics.median(serial_times)
     serial_rate = len(serial_rows) / serial_s
-    print(f"serial open-r1 loop              : {serial_s:7.2f} s  {serial_rate:8.1f} samples/s")
     speedup_cold = (len(rows) / cold_s) / serial_rate
-    speedup_warm = (len(rows) / warm_s) / serial_rate
-    print(f"speed-up (samples/s, engine / serial): cold {speedup_cold:.2f}x, warm {speedup_warm:.2f}x")
+    speedup_warm = statistics.median(speedups)
+    hangs = sum(1 for s in scores if s.status.value == "timeout")
+    errors = sum(1 for s in scores if s.status.value == "error")
+    print(
+        f"speed-up (samples/s, engine / serial): median of rounds {speedup_warm:.2f}x "
+        f"(range {min(speedups):.2f}-{max(speedups):.2f}x); cold engine vs median serial {speedup_cold:.2f}x"
+    )
     print(
         f"hangs: engine {hangs} timeouts ({errors} errors) of {len(rows)}; "
         f"serial {serial_slow} samples over {args.timeout:g} s"
@@ -233,6 +250,7 @@ def main() -> int:
                     "serial_samples": len(serial_rows),
                     "speedup_cold": speedup_cold,
                     "speedup_warm": speedup_warm,
+                    "speedups": speedups,
                     "engine_timeouts": hangs,
                     "serial_slow": serial_slow,
                 },

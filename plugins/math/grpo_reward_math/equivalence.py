@@ -371,6 +371,40 @@ def _float_to_rational(expr: Any) -> Any:
         return expr
 
 
+def _make_sll_converter() -> Any:
+    """latex2sympy's converter with the ANTLR parser in SLL prediction mode (several times faster).
+
+    Two-stage parsing: a syntax error under SLL (latex2sympy's error listener raises) is retried with
+    the full LL prediction, so results are those of the stock parser. Uses a private class of the
+    pinned latex2sympy2_extended; without it the stock parser is used.
+    """
+    try:
+        from antlr4.atn.PredictionMode import PredictionMode
+        from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+    except Exception:  # pragma: no cover - other latex2sympy2_extended versions
+        return None
+
+    class SLLConverter(_Latex2Sympy):
+        def create_parser(self, latex_str: str) -> Any:
+            parser = super().create_parser(latex_str)
+            parser._interp.predictionMode = PredictionMode.SLL
+            return parser
+
+    return lambda is_real: SLLConverter(None, is_real, False, config=ConversionConfig())
+
+
+_SLL_CONVERTER = _make_sll_converter()
+
+
+def _latex_to_sympy(normalized: str, is_real: bool) -> Any:
+    if _SLL_CONVERTER is not None:
+        try:
+            return _SLL_CONVERTER(is_real).parse(normalized)
+        except Exception:
+            pass
+    return latex2sympy(normalized, is_real=is_real, convert_degrees=False, normalization_config=None)
+
+
 _FAST_FRAC_RE = re.compile(r"^\s*(-?)\s*\\frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}\s*$")
 _FAST_SLASH_RE = re.compile(r"^\s*(-?\d+)\s*/\s*(-?\d+)\s*$")
 
@@ -400,12 +434,7 @@ def parse_latex(s: str) -> Any:
         return fast
     normalized = normalize_latex(s, NORMALIZATION)
     try:
-        return latex2sympy(
-            normalized,
-            is_real=not should_treat_as_complex(normalized),
-            convert_degrees=False,
-            normalization_config=None,
-        )
+        return _latex_to_sympy(normalized, not should_treat_as_complex(normalized))
     except Exception:
         pass
     # math-verify's own extraction (percent suffixes, 'and'-joined environments), no signal timeout
@@ -1200,3 +1229,44 @@ def fallback_answer(text: str) -> Answer | None:
     if isinstance(expr, sympy.Mul) and any(isinstance(a, sympy.UnevaluatedExpr) for a in expr.args):
         item.percent = True
     return Answer(items=_flatten_sets(item), cleaned=raw)
+
+
+WARMUP_ANSWERS = (
+    "\\frac{1}{2}",
+    "3\\sqrt{2}",
+    "\\frac{9a+11}{20}",
+    "x^2 - 1",
+    "(x-1)(x+1)",
+    "[0, 1)",
+    "(-\\infty, -1) \\cup (1, \\infty)",
+    "(1, 2), (3, 4)",
+    "\\{1, 2, 3\\}",
+    "y = 2x + 3",
+    "x \\le 3",
+    "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+    "25\\%",
+    "\\frac{\\pi}{3}",
+    "2^{10}",
+    "\\sin^2 x + \\cos^2 x",
+    "\\log_2 8",
+    "1 \\pm \\sqrt{19}",
+    "e^{2}",
+    "3+4i",
+)
+
+
+def warm_up() -> None:
+    """Parse and compare representative answers once, so the LaTeX parser's prediction tables and
+    sympy's caches are filled; processes forked afterwards (the engine's workers) inherit them."""
+    answers = []
+    for text in WARMUP_ANSWERS:
+        try:
+            answers.append(analyse(text, 1000))
+        except Exception:
+            continue
+    for a, b in zip(answers, answers[1:] + answers[:1]):
+        try:
+            compare(a, b, False, False)
+            compare(a, a, False, False)
+        except Exception:
+            continue

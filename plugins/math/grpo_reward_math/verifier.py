@@ -7,6 +7,7 @@ timeouts disabled). sympy, latex2sympy2_extended and math_verify are imported in
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Hashable
 from typing import Any, ClassVar, Literal
 
@@ -24,6 +25,20 @@ from grpo_reward_math.extract import (
 )
 
 METHODS = ("boxed", "answer_tag", "final_answer", "fallback")
+
+
+def _imported_by_forkserver() -> bool:
+    """True while the engine's fork server preloads this module (it imports the verifiers' modules
+    before forking workers): the one place where importing sympy eagerly pays off."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "main" and code.co_filename.replace("\\", "/").endswith(
+            "multiprocessing/forkserver.py"
+        ):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class MathOptions(VerifierOptions):
@@ -195,3 +210,12 @@ class MathVerifier(Verifier):
         if verdict.reason:
             details["reason"] = verdict.reason
         return Score.ok(verdict.value, **details)
+
+
+if _imported_by_forkserver():  # pragma: no cover - runs inside the fork server process
+    try:
+        from grpo_reward_math import equivalence as _equivalence
+
+        _equivalence.warm_up()
+    except Exception:
+        pass
