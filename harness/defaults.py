@@ -23,6 +23,7 @@ data:
 rewards:
   - verifier: math
     weight: 2.0
+    options: {extraction_priority: [answer_tag]}   # the R1 template's <answer>...</answer>
   - verifier: format
     weight: 1.0
     options: {mode: soft, think_prefilled: true}

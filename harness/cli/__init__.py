@@ -16,6 +16,9 @@ app = typer.Typer(
 from harness.cli import plugins_cmd  # noqa: E402,F401
 from harness.cli import score_cmd  # noqa: E402,F401
 from harness.cli import train_cmd  # noqa: E402,F401
+from harness.cli import eval_cmd  # noqa: E402,F401
+from harness.cli import sweep_cmd  # noqa: E402,F401
+from harness.cli import doctor_cmd  # noqa: E402,F401
 from harness.cli import sandbox_cmd  # noqa: E402,F401
 
 
