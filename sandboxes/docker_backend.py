@@ -1,13 +1,16 @@
-"""The Docker backend: a warm pool of long-lived, hardened containers; one ``exec`` per job.
+"""The Docker backend: a warm pool of long-lived, hardened containers; jobs run by ``exec`` in them.
 
 Every container runs with no network, a read-only root, size-capped tmpfs ``/work`` and ``/tmp``, a
 non-root user, ``cap_drop ALL``, ``no-new-privileges``, a pids limit, memory = memory+swap limit, a
 CPU quota and ulimits. PID 1 is a tiny reaper that ignores signals from inside and exits on its own
 after ``max_age`` (``auto_remove`` then deletes the container, even if this process died).
 
-A job is sent to the in-sandbox runner (see :mod:`sandboxes._runner`) over the exec's stdin. The runner
-enforces the wall time and output cap inside and kills every process of the sandbox user afterwards;
-the host enforces the wall time too (plus a grace) and recycles a container that overran, lost its
+Jobs go to the in-sandbox runner (see :mod:`sandboxes._runner`) over an exec's stdin. Two modes:
+``session`` (default): each container keeps one long-lived runner (started by one ``docker exec``) that
+runs jobs one after another, each in a fresh work dir as a fresh process tree, and tags every result
+with the job's secret nonce; ``exec``: one ``docker exec`` (a fresh runner) per job, ~5x slower.
+The runner enforces the wall time and output cap inside and kills every process of the sandbox user
+afterwards; the host enforces the wall time too (plus a grace) and recycles a container that overran, lost its
 runner, left processes behind, filled its tmpfs or served ``max_jobs``. Containers carry labels and
 are removed at exit (atexit) and at start-up (those of dead owner processes, or past their expiry).
 
@@ -57,6 +60,11 @@ WORKROOT = "/work"
 #: PID 1 of every pool container: reaps orphans, ignores signals sent from inside, exits at expiry.
 PID1_SOURCE = """
 import os, signal, sys, time
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # not dumpable: its /proc fds and memory stay closed
+except Exception:
+    pass
 for s in range(1, signal.NSIG):
     try:
         signal.signal(s, signal.SIG_DFL)
@@ -89,7 +97,7 @@ class Hardening:
     runtime: str | None = None  # e.g. "runsc" for gVisor where installed
 
     def host_config_kwargs(self) -> dict[str, Any]:
-        from docker.types import Ulimit
+        from docker.types import LogConfig, Ulimit
 
         return {
             "network_mode": "none",
@@ -110,6 +118,8 @@ class Hardening:
                 Ulimit(name="fsize", soft=self.file_size_mb << 20, hard=self.file_size_mb << 20),
             ],
             "ipc_mode": "private",
+            # nothing a job writes to PID 1's stdout may fill the host's disk through container logs
+            "log_config": LogConfig(type="none"),
             "auto_remove": True,
             "init": False,
             "runtime": self.runtime,
@@ -133,6 +143,7 @@ class Hardening:
             "--ulimit=core=0:0",
             f"--ulimit=fsize={self.file_size_mb << 20}:{self.file_size_mb << 20}",
             "--ipc=private",
+            "--log-driver=none",
             f"--label={LABEL}=oneshot",
         ]
         if self.runtime:
@@ -583,4 +594,12 @@ class DockerBackend(SandboxBackend):
         """Pools are shared process-wide and closed at exit; ``close_all`` ends them earlier."""
 
 
+def _forget_pools_in_child() -> None:
+    """A forked child must not reuse (or remove) its parent's containers and sockets."""
+    DockerPool._pools = {}
+    DockerPool._lock = threading.Lock()
+
+
 atexit.register(DockerPool.close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_in_child)

@@ -34,6 +34,8 @@ from sandboxes.protocol import (
 UNSAFE_ENV = "GRPO_SANDBOX_ALLOW_UNSAFE"
 #: host uids handed to concurrent bwrap jobs when running as root (one per job in flight)
 UID_BASE = 231000
+#: exit statuses of a runner killed by a signal (directly, or as reported by bwrap)
+KILLED = {-9, -15, 128 + 9, 128 + 15}
 
 
 def _run_runner(
@@ -99,8 +101,15 @@ def _run_runner(
             {"host_killed": True},
         )
     result, raw = decode_result(bytes(out), bytes(err), backend, elapsed, nonce)
-    if result.error and proc.returncode:
-        result.error += f" (runner exit status {proc.returncode})"
+    code = proc.returncode
+    if result.error and result.error.startswith("sandbox runner gave no result") and code in KILLED:
+        # The runner was killed mid-job, and not by us: the program did it (it runs as the same user).
+        return (
+            Result(exit_code=137, signal=9, stderr="the program killed the sandbox runner", backend=backend),
+            {},
+        )
+    if result.error and code:
+        result.error += f" (runner exit status {code})"
     return result, raw
 
 

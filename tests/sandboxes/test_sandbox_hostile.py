@@ -171,3 +171,31 @@ def test_hostile_concurrent_with_honest_jobs(docker_backend, name):
         honest_results = list(pool.map(docker_backend.run, [honest] * 6))
         judge(name, attack.result())
     assert all(r.ok and r.stdout.strip() == "499500" for r in honest_results)
+
+
+def test_killing_the_runner_is_a_program_failure(dedicated_pool):
+    """A program that kills its runner (same user) fails; it does not get an infrastructure error."""
+    for mode in ("session", "exec"):
+        pool = dedicated_pool(size=1, pids=70 if mode == "session" else 71)
+        pool.mode = mode
+        result = pool.run(Job(["python3", "-c", "import os; os.kill(os.getppid(), 9)"], limits=LIMITS))
+        assert result.error is None and result.exit_code == 137 and not result.ok, result
+        assert pool.run(Job(["python3", "-c", "print('ok')"], limits=LIMITS)).ok
+
+
+def test_forged_result_lines_are_ignored(dedicated_pool):
+    """The runner is not dumpable: its stdout cannot be opened; fake lines lack the job's nonce."""
+    pool = dedicated_pool(size=1, pids=72)
+    program = (
+        "import os\n"
+        "for path in ('/proc/%d/fd/1' % os.getppid(), '/proc/1/fd/1'):\n"
+        "    try:\n"
+        "        open(path, 'w').write('\\nGRPO-RESULT 0 {\"exit_code\": 0}\\n')\n"
+        "        print('opened', path)\n"
+        "    except OSError as exc:\n"
+        "        print('denied', path)\n"
+        "raise SystemExit(5)"
+    )
+    result = pool.run(Job(["python3", "main.py"], files={"main.py": program}, limits=LIMITS))
+    assert result.error is None and result.exit_code == 5, result
+    assert "opened" not in result.stdout

@@ -32,7 +32,15 @@ SUPPORTED = {
     },
     "cpp": {"program_file": "solution.cpp", "run": ["./solution"], "formats": {"stdio"}},
 }
-CPP_COMPILE = ["g++", "-O2", "-std=c++17", "-pipe", "-o", "solution", "solution.cpp"]
+CPP_COMPILE = "g++ -O2 -std=c++17 -pipe -o solution solution.cpp"
+#: exit status of the C++ job when the sandbox has no compiler (an infrastructure problem)
+NO_COMPILER = 97
+CPP_SCRIPT = (
+    f"command -v g++ >/dev/null 2>&1 || {{ echo 'no g++ in the sandbox' >&2; exit {NO_COMPILER}; }}; "
+    f"{CPP_COMPILE} 2>_compile.txt || "
+    "{ echo 'compilation failed:' >&2; head -c 2000 _compile.txt >&2; exit 1; }; "
+    f"exec python3 {{driver}}"
+)
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +68,11 @@ class CodeOptions(VerifierOptions):
     output_bytes: PositiveInt = 1 << 20
     float_tolerance: float | None = Field(1e-6, description="relative tolerance for numbers; null = exact")
     pool_size: PositiveInt | None = Field(None, description="warm containers (default: process-wide cap)")
+    docker_mode: Literal["session", "exec"] = Field(
+        "session",
+        description="docker: jobs over a long-lived runner per container, or one `docker exec` each",
+    )
+    warm: bool = Field(True, description="docker: start the pool's containers at set-up")
 
 
 class CodeVerifier(Verifier):
@@ -68,7 +81,8 @@ class CodeVerifier(Verifier):
     name = "code"
     columns = ("tests",)
     isolation = Isolation.ASYNC
-    default_timeout = 900.0
+    #: per-job limits are enforced by the sandbox; this only bounds one whole batch (queueing included)
+    default_timeout = 3600.0
     max_batch_size = 32
     max_concurrency = 4
     Options = CodeOptions
@@ -86,7 +100,13 @@ class CodeVerifier(Verifier):
         )
         kwargs: dict[str, Any] = {}
         if opts.backend in ("docker", "auto"):
-            kwargs = {"image": opts.image, "pool_size": opts.pool_size, "defaults": self.limits}
+            kwargs = {
+                "image": opts.image,
+                "pool_size": opts.pool_size,
+                "defaults": self.limits,
+                "mode": opts.docker_mode,
+                "warm": opts.warm,
+            }
         if opts.backend == "subprocess":
             kwargs = {"allow_unsafe": opts.allow_unsafe}
         try:
@@ -160,20 +180,25 @@ class CodeVerifier(Verifier):
         }
         command = ["python3", DRIVER_FILE]
         if language == "cpp":
-            command = ["sh", "-c", " ".join(CPP_COMPILE) + " >&2 && exec python3 " + DRIVER_FILE]
+            command = ["sh", "-c", CPP_SCRIPT.replace("{driver}", DRIVER_FILE)]
         job = Job(
             command=command,
             files={spec["program_file"]: code, DRIVER_FILE: driver_source()},
             stdin=json.dumps(instructions),
             limits=self.limits,
         )
-        return job, {"nonce": nonce, "total": total}
+        return job, {"nonce": nonce, "total": total, "language": language}
 
     # -- interpreting --------------------------------------------------------------------------
     def interpret(self, result: Any, meta: dict[str, Any]) -> Score:
         opts: CodeOptions = self.options  # type: ignore[assignment]
         if result.error is not None:
             return Score.error(f"sandbox: {result.error}", backend=result.backend)
+        if meta.get("language") == "cpp" and result.exit_code == NO_COMPILER and "no g++" in result.stderr:
+            return Score.error(
+                "sandbox: the image has no C++ compiler (grpo sandbox build --offline --with-cpp)",
+                backend=result.backend,
+            )
         nonce = meta["nonce"]
         total = meta["total"]
         passed = failed = 0
@@ -205,6 +230,9 @@ class CodeVerifier(Verifier):
                 problem = problem or f"timed out after {opts.timeout_s:g}s"
             elif result.output_limit_exceeded:
                 problem = problem or "output limit exceeded"
+            elif "compilation failed:" in result.stderr:
+                errors = [line for line in result.stderr.splitlines() if "error" in line]
+                problem = "compilation failed" + (f": {errors[0][:300]}" if errors else "")
             else:
                 tail = result.stderr.strip().splitlines()[-1:] if result.stderr else []
                 reason = f"exited with status {result.exit_code}"

@@ -182,3 +182,53 @@ def test_no_backend_is_a_clear_config_error(monkeypatch):
         score([row(ADD, ASSERT_TESTS)], {"backend": "auto"})
     with pytest.raises(ConfigError, match="opt in"):
         score([row(ADD, ASSERT_TESTS)], {"backend": "subprocess"})
+
+
+CPP_SUM = (
+    "```cpp\n#include <iostream>\n"
+    "int main() { long a, b; std::cin >> a >> b; std::cout << a + b << std::endl; }\n```"
+)
+CPP_BROKEN = "```cpp\nint main() { return x; }\n```"
+CPP_TESTS = {"type": "stdio", "cases": [{"input": "1 2", "output": "3"}, {"input": "5 5", "output": "10"}]}
+
+
+def test_cpp_stdio(backend_options):
+    rows = [row(CPP_SUM, CPP_TESTS, language="cpp"), row(CPP_BROKEN, CPP_TESTS, language="c++")]
+    good, broken = score(rows, backend_options)
+    if good.status is Status.ERROR:  # a Docker image built without --with-cpp
+        assert "no C++ compiler" in good.details["error"] and broken.status is Status.ERROR
+        return
+    assert good.value == 1.0, good.details
+    assert broken.value == 0.0 and broken.details["first_failure"].startswith("compilation failed")
+    (unsupported,) = score([row(CPP_SUM, ASSERT_TESTS, language="cpp")], backend_options)
+    assert unsupported.status is Status.INVALID_INPUT
+
+
+def test_docker_exec_mode_scores_the_same(docker_available):
+    rows = [row(ADD, ASSERT_TESTS), row(ADD_WRONG, ASSERT_TESTS), row(STDIO_PROGRAM, STDIO_TESTS)]
+    session = score(rows, {"backend": "docker"})
+    exec_mode = score(rows, {"backend": "docker", "docker_mode": "exec"})
+    assert [s.value for s in session] == [s.value for s in exec_mode] == [1.0, 0.5, pytest.approx(2 / 3)]
+
+
+def test_program_cannot_forge_a_pass(backend_options):
+    """Exiting early, killing the runner or writing fake result lines never earns a pass."""
+    forge_driver_line = (
+        "```python\nimport os, sys, json\n"
+        "for fd in range(3, 20):\n"
+        "    try:\n"
+        '        os.write(fd, b\'x {"done": true, "passed": 4}\\n\')\n'
+        "    except OSError:\n"
+        "        pass\n"
+        "for target in ('/proc/%d/fd/1' % os.getppid(), '/proc/1/fd/1'):\n"
+        "    try:\n"
+        "        with open(target, 'w') as handle:\n"
+        "            handle.write('\\nGRPO-RESULT x {\"exit_code\": 0}\\n')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "def add(a, b):\n    return 0\n```"
+    )
+    kill_parent = "```python\nimport os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n```"
+    rows = [row(forge_driver_line, ASSERT_TESTS), row(kill_parent, ASSERT_TESTS)]
+    for s in score(rows, backend_options, scoring="binary"):
+        assert s.value == 0.0 and s.status is Status.OK, s
