@@ -582,6 +582,8 @@ def analyse_gold(raw: str, max_chars: int) -> Answer:
 
 # -- comparison -------------------------------------------------------------------------------------
 HIGH_PRECISION = 60
+#: largest relative error of a decimal approximation of an irrational gold (set per call by compare)
+_tolerance = 1e-3
 
 
 def _is_number(expr: Any) -> bool:
@@ -693,7 +695,7 @@ def numbers_equal(g: Item, p: Item, g_expr: Any, p_expr: Any) -> bool:
             return False
         try:
             rel = abs(sympy.N((g_expr - p_expr) / g_expr, 20))
-            if rel > 1e-3:
+            if rel > _tolerance:
                 return False
         except Exception:
             return False
@@ -965,6 +967,10 @@ def items_equal(g: Item, p: Item) -> bool:
             return _equations_equal(ge, full)
     # equations written with a non-simple left side: the gold's form decides
     if isinstance(pe, sympy.Eq) and not isinstance(ge, sympy.Eq):
+        # "2 + 3 = 5" is a computation ending in its result; "2x + 3 = 5" does not answer "5"
+        # (a named left side such as "x =" was already set aside)
+        if getattr(pe.lhs, "free_symbols", {None}):
+            return False
         pe = pe.rhs
     elif isinstance(ge, sympy.Eq) and not isinstance(pe, sympy.Eq):
         return False  # "a + 3z = 0" is not answered by "0"
@@ -1111,7 +1117,15 @@ class Verdict:
     reason: str = ""
 
 
-def compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool) -> Verdict:
+def compare(
+    gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool, tolerance: float = 1e-3
+) -> Verdict:
+    global _tolerance
+    _tolerance = tolerance
+    return _compare(gold, pred, gold_is_list, partial_credit)
+
+
+def _compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool) -> Verdict:
     g_items, p_items = gold.items, pred.items
     if not p_items:
         return Verdict(0.0, "no answer")

@@ -48,28 +48,30 @@ class Extraction:
         return bool(self.answers) and any(a.strip() for a in self.answers)
 
 
-def _group_end(text: str, open_index: int, limit: int = 5000) -> int:
-    """Index just past the ``}`` matching the ``{`` at ``open_index``; -1 if unbalanced."""
-    depth = 0
-    end = min(len(text), open_index + limit)
-    i = open_index
-    while i < end:
+def _brace_matches(text: str) -> dict[int, int]:
+    """``{`` index -> index just past its ``}``, for every balanced group (one linear pass;
+    escaped braces ``\\{`` are not groups)."""
+    matches: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
         ch = text[i]
         if ch == "\\":
             i += 2
             continue
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
+            stack.append(i)
+        elif ch == "}" and stack:
+            matches[stack.pop()] = i + 1
         i += 1
-    return -1
+    return matches
 
 
 def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    """All ``\\boxed{…}`` / ``\\fbox{…}`` groups as (start, end, content), in order."""
+    """All ``\\boxed{…}`` / ``\\fbox{…}`` groups as (start, end, content), in order (linear time)."""
+    if "\\boxed" not in text and "\\fbox" not in text and "\\framebox" not in text:
+        return []
+    groups = _brace_matches(text)
     found: list[tuple[int, int, str]] = []
     for command in BOX_COMMANDS:
         start = 0
@@ -78,17 +80,18 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
             if i < 0:
                 break
             j = i + len(command)
+            if j < len(text) and text[j].isalpha():  # \boxedfoo: another command
+                start = j
+                continue
             while j < len(text) and text[j] == " ":
                 j += 1
             if j < len(text) and text[j] == "{":
-                end = _group_end(text, j)
+                end = groups.get(j, -1)
                 if end > 0:
                     found.append((i, end, text[j + 1 : end - 1]))
-                    start = end
-                    continue
             elif command == "\\boxed" and j < len(text) and text[j] not in "{}":
                 # "\boxed 5": a single token
-                m = re.match(r"[^\s$.,;]+", text[j:])
+                m = re.match(r"[^\s$.,;]{1,100}", text[j : j + 101])
                 if m:
                     found.append((i, j + m.end(), m.group(0)))
             start = j

@@ -179,7 +179,9 @@ class MathVerifier(Verifier):
             fallback = eq.fallback_answer(sample.completion_text[-4000:])
             if fallback is None:
                 return self._missing("no answer found", method="fallback")
-            verdict = eq.compare(gold, fallback, gold_is_list, self.options.list_partial_credit)
+            verdict = eq.compare(
+                gold, fallback, gold_is_list, self.options.list_partial_credit, self.options.tolerance
+            )
             details = {"extracted": fallback.cleaned[:200], "method": "fallback"}
             if verdict.reason:
                 details["reason"] = verdict.reason
@@ -206,7 +208,9 @@ class MathVerifier(Verifier):
             return Score.ok(0.0, reason=f"unparseable answer: {exc}", **details)
         if not any(item.expr is not None or item.text for item in pred.items):
             return Score.ok(0.0, reason="unparseable answer", **details)
-        verdict = eq.compare(gold, pred, gold_is_list, self.options.list_partial_credit)
+        verdict = eq.compare(
+            gold, pred, gold_is_list, self.options.list_partial_credit, self.options.tolerance
+        )
         if verdict.reason:
             details["reason"] = verdict.reason
         return Score.ok(verdict.value, **details)

@@ -71,6 +71,22 @@ def test_adversarial_input_returns_within_timeout(engine, name):
     assert score.status.value in ("ok", "timeout"), (name, score)
 
 
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_cache_key_is_cheap_on_adversarial_input(name):
+    """cache_key runs in the engine's own process, where no wall-clock kill protects it."""
+    from grpo_reward_math import MathVerifier
+
+    from grpo_core.sample import Sample
+
+    verifier = MathVerifier()
+    sample = Sample({"prompt": ADVERSARIAL[name], "completion": ADVERSARIAL[name], "answer": "2"})
+    started = time.perf_counter()
+    key = verifier.cache_key(sample)
+    assert time.perf_counter() - started <= TIMEOUT + 1.0
+    hash(key)
+    assert len(repr(key)) < 5000
+
+
 def test_batch_with_adversarial_rows_goes_on(engine):
     good = [
         {"prompt": "", "completion": "so \\boxed{\\frac{1}{2}}", "answer": "0.5"},

@@ -102,6 +102,10 @@ def test_hard_set_is_balanced_and_covers_every_form():
         ("\\{-1\\} \\cup [0,7)", "[0,7]\\cup\\{-1\\}", False),
         ("f(x)=2x", "2x", True),
         ("f(x)=2x", "f(x)=2x+0", True),
+        ("5", "2x + 3 = 5", False),
+        ("5", "2 + 3 = 5", True),
+        ("5", "x = 2 + 3 = 5", True),
+        ("\\{x \\mid x > 2\\}", "2", False),
         ("\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}", "\\begin{pmatrix}1&0\\\\0&-1\\end{pmatrix}", False),
     ],
 )
@@ -234,3 +238,11 @@ def test_verifier_metadata():
         MathVerifier({"missing_answer": "maybe"})
     with pytest.raises(ValidationError):
         MathVerifier({"no_such_option": 1})
+
+
+def test_tolerance_option_bounds_irrational_approximations():
+    # sqrt(2) = 1.41421356...: "1.414" is correctly rounded, relative error 1.5e-4
+    assert score(MathVerifier(), "\\sqrt{2}", boxed("1.414")).value == 1.0
+    assert score(MathVerifier({"tolerance": 1e-5}), "\\sqrt{2}", boxed("1.414")).value == 0.0
+    # exact values never pass on tolerance, whatever it is
+    assert score(MathVerifier({"tolerance": 0.1}), "3", boxed("3.01")).value == 0.0
