@@ -552,6 +552,8 @@ class DockerBackend(SandboxBackend):
         defaults: Limits | None = None,
         mode: str = "session",
     ) -> None:
+        if mode not in ("session", "exec"):
+            raise SandboxUnavailable(f"docker mode must be 'session' or 'exec', got {mode!r}")
         self.mode = mode
         self.image = image
         self.pool_size = pool_size

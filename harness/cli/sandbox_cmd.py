@@ -63,6 +63,9 @@ def build(
 def check(
     backend: str = typer.Option("docker", "--backend", help="docker, bwrap or subprocess (unsafe)."),
     image: str = typer.Option("grpo-sandbox-python:latest", "--image", help="Image (docker backend)."),
+    docker_mode: str = typer.Option(
+        "session", "--docker-mode", help="docker: session (long-lived runner) or exec (docker exec per job)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Run probes inside the sandbox and print a pass/fail table; exit 1 when any fails."""
@@ -71,7 +74,7 @@ def check(
 
     with user_errors():
         try:
-            options = {"image": image} if backend == "docker" else {}
+            options = {"image": image, "mode": docker_mode} if backend == "docker" else {}
             if backend == "subprocess":
                 options = {"allow_unsafe": True}
             sandbox = get_backend(backend, **options)
