@@ -113,6 +113,40 @@ def _run_runner(
     return result, raw
 
 
+_PROBE: tuple[bool, str] | None = None
+
+
+def _top_level() -> list[str]:
+    """/bin, /lib, ... as in the host (merged-usr symlinks, or read-only binds)."""
+    argv: list[str] = []
+    for top in ("bin", "lib", "lib32", "lib64", "sbin"):
+        path = f"/{top}"
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    return argv
+
+
+def _bwrap_probe() -> tuple[bool, str]:
+    """Can bwrap create its namespaces here (as the unprivileged uid jobs run under)? Cached."""
+    global _PROBE
+    if _PROBE is None:
+        argv = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", *_top_level()]
+        argv += ["--proc", "/proc", "--", "/usr/bin/env", "true"]
+        popen: dict[str, object] = {}
+        if os.geteuid() == 0:
+            popen = {"user": UID_BASE, "group": UID_BASE, "extra_groups": []}
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, **popen)  # type: ignore[call-overload]
+            ok = proc.returncode == 0
+            why = "" if ok else f"bwrap cannot create namespaces here: {proc.stderr.strip()[:300]}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            ok, why = False, f"bwrap failed to start: {exc}"
+        _PROBE = (ok, why)
+    return _PROBE
+
+
 class BwrapBackend(SandboxBackend):
     """bubblewrap namespaces + rlimits: the local backend for machines without Docker."""
 
@@ -134,7 +168,7 @@ class BwrapBackend(SandboxBackend):
             return False, "bwrap backend needs Linux"
         if shutil.which("bwrap") is None:
             return False, "bubblewrap (`bwrap`) is not installed (apt-get install bubblewrap)"
-        return True, ""
+        return _bwrap_probe()
 
     def _argv(self) -> list[str]:
         argv = [
@@ -146,12 +180,7 @@ class BwrapBackend(SandboxBackend):
             "/usr",
             "/usr",
         ]
-        for top in ("bin", "lib", "lib32", "lib64", "sbin"):
-            path = f"/{top}"
-            if os.path.islink(path):
-                argv += ["--symlink", os.readlink(path), path]
-            elif os.path.isdir(path):
-                argv += ["--ro-bind", path, path]
+        argv += _top_level()
         for path in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", *self.extra_ro_binds):
             argv += ["--ro-bind-try", path, path]
         argv += [
