@@ -71,7 +71,11 @@ def score_with_grpo(rows: list[dict], template: bool, timeout: float) -> list[di
         return [json.loads(line) for line in out.open()]
 
 
-def baseline(rows: list[dict], template: bool) -> list[bool]:
+def baseline(rows: list[dict], template: bool, wrap_gold: bool = False) -> list[bool]:
+    """Plain math-verify: ``verify(parse(gold), parse(completion))`` (default timeouts, main thread).
+
+    ``wrap_gold``: the gold is handed over as ``$gold$`` (how some trainers help bare LaTeX golds).
+    """
     import logging
 
     logging.disable(logging.WARNING)
@@ -79,8 +83,9 @@ def baseline(rows: list[dict], template: bool) -> list[bool]:
 
     preds = []
     for row in rows:
+        gold = f"${row['answer']}$" if wrap_gold else row["answer"]
         try:
-            preds.append(bool(verify(parse(row["answer"]), parse(completion_of(row, template)))))
+            preds.append(bool(verify(parse(gold), parse(completion_of(row, template)))))
         except Exception:
             preds.append(False)
     return preds
@@ -115,6 +120,7 @@ def main() -> int:
                 )
     if args.baseline:
         show("plain math-verify", metrics(labels, baseline(rows, args.template)))
+        show("math-verify, $gold$", metrics(labels, baseline(rows, args.template, wrap_gold=True)))
     return 0
 
 
