@@ -49,12 +49,13 @@ fi
 docker info --format 'setup-docker: engine {{.ServerVersion}}, storage {{.Driver}}'
 
 IMAGE=grpo-sandbox-python:latest
-want=$(sha256sum sandboxes/images/python/Dockerfile | cut -d' ' -f1)
+# g++ too, so the C++ code-verifier tests run against Docker as well
+want="$(sha256sum sandboxes/images/python/Dockerfile | cut -d' ' -f1)+cpp"
 have=$(docker image inspect -f '{{ index .Config.Labels "org.grpo.sandbox.dockerfile-sha256" }}' "$IMAGE" 2>/dev/null || true)
 if [ "$want" = "$have" ]; then
   echo "setup-docker: $IMAGE is up to date"
 else
   make install
-  .venv/bin/grpo sandbox build --offline
+  .venv/bin/grpo sandbox build --offline --with-cpp
 fi
 docker run --rm --network none "$IMAGE" python3 -c 'import sys; print("setup-docker: sandbox python", sys.version.split()[0])'

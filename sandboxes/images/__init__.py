@@ -79,10 +79,13 @@ def dockerfile_digest(language: str = "python") -> str:
     return hashlib.sha256((dockerfile_dir(language) / "Dockerfile").read_bytes()).hexdigest()
 
 
+#: sha256 of the Dockerfile, plus "+cpp" for an offline image with g++
 DIGEST_LABEL = "org.grpo.sandbox.dockerfile-sha256"
 
 
-def _build_layers(client, base: str, tag: str, language: str, log: Log, pull: bool) -> None:
+def _build_layers(
+    client, base: str, tag: str, language: str, log: Log, pull: bool, flavour: str = ""
+) -> None:
     import docker
 
     try:
@@ -90,7 +93,7 @@ def _build_layers(client, base: str, tag: str, language: str, log: Log, pull: bo
             path=str(dockerfile_dir(language)),
             tag=tag,
             buildargs={"BASE": base},
-            labels={DIGEST_LABEL: dockerfile_digest(language)},
+            labels={DIGEST_LABEL: dockerfile_digest(language) + flavour},
             network_mode="none",
             rm=True,
             forcerm=True,
@@ -142,7 +145,7 @@ def build_image(
             tag=image_tag or "latest",
             changes=['CMD ["python3"]', "ENV LANG=C.UTF-8"],
         )
-    _build_layers(client, base, tag, "python", log, pull=False)
+    _build_layers(client, base, tag, "python", log, pull=False, flavour="+cpp" if with_cpp else "")
     return tag
 
 
