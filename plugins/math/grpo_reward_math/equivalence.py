@@ -43,6 +43,8 @@ _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mat
 _DEGREE_RE = re.compile(
     r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree|\s*\\text\{\s*°\s*\}|\bdegrees?\b", re.IGNORECASE
 )
+_TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-z])")
+_TRIG_DEGREE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)")
 _PERCENT_RE = re.compile(r"\\%|%|\bpercent(?:age)?\b|\bpct\b", re.IGNORECASE)
 _THOUSANDS_SPACED_RE = re.compile(r"(?<=\d)(?:(?:\{,\}|,\\!|\\!|\\,|\\;|\\:|\\ |~)+\s*)(?=\d{3}(?!\d))")
 _THOUSANDS_COMMA_RE = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
@@ -120,6 +122,9 @@ def clean(s: str) -> Prepared:
     percent = bool(_PERCENT_RE.search(s))
     if percent:
         s = _PERCENT_RE.sub("", s)
+    if _TRIG_RE.search(s):
+        # degrees inside trigonometric functions become radians: \sin 30^\circ = \sin(\pi/6)
+        s = _TRIG_DEGREE_RE.sub(lambda m: f"({m.group(1)}\\pi/180)", s)
     degrees = bool(_DEGREE_RE.search(s))
     if degrees:
         s = _DEGREE_RE.sub("", s)
