@@ -53,6 +53,8 @@ def backend_classes() -> dict[str, type[SandboxBackend]]:
 def get_backend(name: str = "auto", **options: Any) -> SandboxBackend:
     """Instantiate a backend by name. ``auto``: docker when an engine is reachable, else bwrap.
 
+    ``options`` go to the chosen backend (with ``auto``: to docker only).
+
     Raises :class:`SandboxUnavailable` with the reasons when nothing safe can run here; the unsafe
     ``subprocess`` backend is never chosen automatically.
     """
@@ -62,15 +64,15 @@ def get_backend(name: str = "auto", **options: Any) -> SandboxBackend:
             raise SandboxUnavailable(f"unknown sandbox backend {name!r}; known: {sorted(classes)}")
         return classes[name](**options)
     reasons = []
-    for candidate in ("docker", "bwrap"):
-        cls = classes[candidate]
-        ok, why = cls.available()
-        if ok:
-            try:
-                return cls(**({k: v for k, v in options.items() if candidate == "docker"}))
-            except SandboxUnavailable as exc:
-                why = str(exc)
-        reasons.append(f"{candidate}: {why}")
+    docker_ok, docker_why = classes["docker"].available()
+    if docker_ok:
+        # An engine answers: use it, and let its own errors (e.g. image not built) surface clearly.
+        return classes["docker"](**options)
+    reasons.append(f"docker: {docker_why}")
+    bwrap_ok, bwrap_why = classes["bwrap"].available()
+    if bwrap_ok:
+        return classes["bwrap"]()
+    reasons.append(f"bwrap: {bwrap_why}")
     raise SandboxUnavailable(
         "no safe sandbox backend available (" + "; ".join(reasons) + "). Start a Docker engine, install "
         "bubblewrap, or explicitly opt into the unsafe `subprocess` backend."
