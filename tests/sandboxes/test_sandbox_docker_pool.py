@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import threading
 import time
@@ -142,3 +143,63 @@ def test_missing_image_is_a_clear_error(monkeypatch, dedicated_pool):
     dedicated_pool  # noqa: B018
     with pytest.raises(SandboxUnavailable, match="grpo sandbox build"):
         DockerBackend(image="grpo-sandbox-does-not-exist:latest")
+
+
+def _tcp_forwarder(unix_path: str):
+    """A tiny TCP -> unix-socket forwarder: an engine reached over tcp:// like a remote one."""
+    import socket as socketlib
+
+    server = socketlib.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+
+    def pipe(src, dst):
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socketlib.SHUT_RDWR)
+
+    def serve():
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socketlib.socket(socketlib.AF_UNIX)
+            upstream.connect(unix_path)
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def test_remote_engine_over_tcp_docker_host(monkeypatch, dedicated_pool):
+    """DOCKER_HOST=tcp://... works unchanged (both modes), here through a local forwarder."""
+    from sandboxes.docker_backend import DockerPool, Hardening, docker_client
+
+    dedicated_pool  # noqa: B018 - an engine is present (or skip)
+    if not os.path.exists("/var/run/docker.sock"):
+        import pytest
+
+        pytest.skip("the engine is not on the default unix socket")
+    server = _tcp_forwarder("/var/run/docker.sock")
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+        for mode in ("session", "exec"):
+            pool = DockerPool(docker_client(), Hardening(pids=97 if mode == "session" else 98), 1, mode=mode)
+            try:
+                job = Job(["python3", "-c", "import sys; print(sys.stdin.read()[::-1])"], stdin="olleh")
+                for _ in range(3):
+                    result = pool.run(job)
+                    assert result.ok and result.stdout.strip() == "hello", result
+                assert pool.run(Job(["sleep", "30"], limits=Limits(wall_time=1))).timed_out
+            finally:
+                pool.close()
+    finally:
+        server.close()
