@@ -587,8 +587,22 @@ def analyse_gold(raw: str, max_chars: int) -> Answer:
 
 # -- comparison -------------------------------------------------------------------------------------
 HIGH_PRECISION = 60
+#: decimal places from which a correctly rounded decimal stands for a repeating rational (1/12)
+FULL_PRECISION_PLACES = 10
 #: largest relative error of a decimal approximation of an irrational gold (set per call by compare)
-_tolerance = 1e-3
+_tolerance = 0.0
+#: > 0 while comparing entries of matrices, tuples and intervals
+_structure_depth = 0
+
+
+class _InStructure:
+    def __enter__(self) -> None:
+        global _structure_depth
+        _structure_depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _structure_depth
+        _structure_depth -= 1
 
 
 def _is_number(expr: Any) -> bool:
@@ -695,8 +709,16 @@ def numbers_equal(g: Item, p: Item, g_expr: Any, p_expr: Any) -> bool:
         if isinstance(g_expr, sympy.Rational):
             if g_expr.is_integer or _terminates(g_expr, 12):
                 return False  # exact integers and terminating rationals never pass on tolerance
-            return p.decimals >= 2 and _rounds_to(g_expr, p_expr, p.decimals)
-        if p.decimals < 3:
+            # a lone exact rational never passes on a short approximation (0.667 for 2/3); a value
+            # printed to machine precision does, and so does a rounded entry of a matrix, tuple
+            # or interval (0.33 for 1/3)
+            needed = 2 if _structure_depth > 0 else FULL_PRECISION_PLACES
+            return p.decimals >= needed and _rounds_to(g_expr, p_expr, p.decimals)
+        # an irrational gold (\\sqrt{2}, \\pi): a correctly rounded decimal to machine precision, or
+        # with the tolerance option set, one of 3+ places within that relative error
+        if p.decimals >= FULL_PRECISION_PLACES or (_structure_depth > 0 and p.decimals >= 2):
+            return _rounds_to(g_expr, p_expr, p.decimals)
+        if _tolerance <= 0 or p.decimals < 3:
             return False
         try:
             rel = abs(sympy.N((g_expr - p_expr) / g_expr, 20))
@@ -830,12 +852,13 @@ def _exactish(*exprs: Any) -> bool:
 
 def _interval_equal(a: Any, b: Any) -> bool:
     if isinstance(a, sympy.Interval) and isinstance(b, sympy.Interval):
-        return (
-            a.left_open == b.left_open
-            and a.right_open == b.right_open
-            and _values_equal(a.start, b.start)
-            and _values_equal(a.end, b.end)
-        )
+        with _InStructure():
+            return (
+                a.left_open == b.left_open
+                and a.right_open == b.right_open
+                and _values_equal(a.start, b.start)
+                and _values_equal(a.end, b.end)
+            )
     if isinstance(a, sympy.FiniteSet) and isinstance(b, sympy.FiniteSet) and len(a) == len(b):
         return _match_all(list(a.args), list(b.args), _values_equal)
     return False
@@ -987,10 +1010,11 @@ def items_equal(g: Item, p: Item) -> bool:
         return _matrices_equal(ge, pe)
     if isinstance(ge, sympy.Tuple) or isinstance(pe, sympy.Tuple):
         if isinstance(ge, sympy.Tuple) and isinstance(pe, sympy.Tuple) and len(ge) == len(pe):
-            return all(
-                items_equal(Item(raw=str(a), expr=a), Item(raw=str(b), expr=b))
-                for a, b in zip(ge.args, pe.args)
-            )
+            with _InStructure():
+                return all(
+                    items_equal(Item(raw=str(a), expr=a), Item(raw=str(b), expr=b))
+                    for a, b in zip(ge.args, pe.args)
+                )
         return False
     if _is_relation(ge) or _is_relation(pe):
         if _is_relation(ge) and _is_relation(pe):
@@ -1073,6 +1097,11 @@ def _symbol_text_equal(a: Any, b: Any) -> bool:
 
 
 def _matrices_equal(a: Any, b: Any) -> bool:
+    with _InStructure():
+        return _matrices_equal_inner(a, b)
+
+
+def _matrices_equal_inner(a: Any, b: Any) -> bool:
     try:
         if isinstance(a, sympy.MatrixExpr) or hasattr(a, "doit"):
             a = a.doit()
@@ -1123,7 +1152,7 @@ class Verdict:
 
 
 def compare(
-    gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool, tolerance: float = 1e-3
+    gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool, tolerance: float = 0.0
 ) -> Verdict:
     global _tolerance
     _tolerance = tolerance
@@ -1141,7 +1170,8 @@ def _compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: boo
         if isinstance(ge, sympy.Interval) and ge.left_open and ge.right_open and len(p_items) == 2:
             ge = sympy.Tuple(ge.start, ge.end)
         if isinstance(ge, sympy.Tuple) and len(ge) == len(p_items):
-            ok = all(items_equal(Item(raw=str(a), expr=a), pi) for a, pi in zip(ge.args, p_items))
+            with _InStructure():
+                ok = all(items_equal(Item(raw=str(a), expr=a), pi) for a, pi in zip(ge.args, p_items))
             return Verdict(1.0 if ok else 0.0, "" if ok else "tuple mismatch")
         # a decimal comma, "1,5" for 1.5
         if len(p_items) == 2 and _DECIMAL_COMMA_RE.match(pred.cleaned.strip()):
@@ -1164,7 +1194,8 @@ def _compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: boo
         if isinstance(pe, sympy.Interval) and pe.left_open and pe.right_open and len(g_items) == 2:
             pe = sympy.Tuple(pe.start, pe.end)
         if isinstance(pe, sympy.Tuple) and len(pe) == len(g_items):
-            ok = all(items_equal(gi, Item(raw=str(b), expr=b)) for gi, b in zip(g_items, pe.args))
+            with _InStructure():
+                ok = all(items_equal(gi, Item(raw=str(b), expr=b)) for gi, b in zip(g_items, pe.args))
             if ok:
                 return Verdict(1.0)
         if len(g_items) == 2 and _DECIMAL_COMMA_RE.match(gold.cleaned.strip()):

@@ -54,11 +54,12 @@ class MathOptions(VerifierOptions):
     )
     after_think: bool = Field(False, description="only look after the last </think>")
     tolerance: float = Field(
-        1e-3,
+        0.0,
         ge=0,
         le=0.1,
-        description="largest relative error of a decimal approximation of an irrational gold "
-        "(exact integers and rationals never pass on tolerance)",
+        description="0: a decimal stands for an irrational gold (\\sqrt{2}, \\pi) only when correctly "
+        "rounded to 10+ places; > 0: also with 3+ places within this relative error. Exact "
+        "integers and rationals never pass on tolerance",
     )
     list_partial_credit: bool = Field(
         False, description="fraction of list items matched, when the gold is a list"

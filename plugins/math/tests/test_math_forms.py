@@ -78,8 +78,10 @@ def test_hard_set_is_balanced_and_covers_every_form():
         # exact integers and rationals never pass on tolerance
         ("7", "7.0000001", False),
         ("10^{20}", "10^{20}+1", False),
-        ("\\frac{1}{3}", "0.333333", True),  # correctly rounded at its written precision
-        ("\\frac{1}{3}", "0.333334", False),
+        ("\\frac{1}{3}", "0.333333", False),  # a lone rational: no short approximations
+        ("\\frac{1}{12}", "0.0833333333333333", True),  # printed to machine precision
+        ("\\frac{1}{12}", "0.0833333333333334", False),
+        ("(\\frac{1}{3}, 2)", "(0.33, 2)", True),  # a rounded coordinate
         ("\\frac{1}{8}", "0.125", True),
         ("\\frac{1}{8}", "0.1250001", False),
         # decimals compared at the gold's written precision
@@ -242,7 +244,11 @@ def test_verifier_metadata():
 
 def test_tolerance_option_bounds_irrational_approximations():
     # sqrt(2) = 1.41421356...: "1.414" is correctly rounded, relative error 1.5e-4
-    assert score(MathVerifier(), "\\sqrt{2}", boxed("1.414")).value == 1.0
+    assert score(MathVerifier(), "\\sqrt{2}", boxed("1.414")).value == 0.0
+    assert score(MathVerifier(), "\\sqrt{2}", boxed("1.4142135624")).value == 1.0
+    assert score(MathVerifier({"tolerance": 1e-3}), "\\sqrt{2}", boxed("1.414")).value == 1.0
     assert score(MathVerifier({"tolerance": 1e-5}), "\\sqrt{2}", boxed("1.414")).value == 0.0
-    # exact values never pass on tolerance, whatever it is
+    assert score(MathVerifier({"tolerance": 1e-3}), "\\sqrt{2}", boxed("1.415")).value == 0.0
+    # exact integers and rationals never pass on tolerance, whatever it is
     assert score(MathVerifier({"tolerance": 0.1}), "3", boxed("3.01")).value == 0.0
+    assert score(MathVerifier({"tolerance": 0.1}), "\\frac{2}{3}", boxed("0.667")).value == 0.0
