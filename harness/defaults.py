@@ -1,9 +1,9 @@
 """The embedded default run (``grpo train`` with no config): a CPU demo that learns in minutes.
 
 A randomly initialised Qwen2-architecture model (~80k parameters) with a word-level tokenizer
-trained on the task text, the built-in single-digit arithmetic task in the R1 template (the chat
-template opens ``<think>`` for the model, R1-Zero style), rewarded by the ``math`` and ``format``
-verifiers. The same text ships as ``examples/tiny_cpu.yaml``.
+trained on the task text, the built-in arithmetic task (a+b, a and b in 0..2) in the R1 template
+(the chat template opens ``<think>`` for the model, R1-Zero style), rewarded by the ``math`` and
+``format`` verifiers. The same text ships as ``examples/tiny_cpu.yaml``.
 """
 
 TINY_CONFIG = """\
@@ -17,7 +17,7 @@ model:
 data:
   source: arithmetic          # built-in generator: "a+b" with the gold `answer`
   size: 2000
-  arithmetic: {min_operand: 0, max_operand: 4, operations: ["+"]}
+  arithmetic: {min_operand: 0, max_operand: 2, operations: ["+"]}
   template: r1
   eval: {size: 64}
 rewards:
@@ -37,6 +37,8 @@ trainer:
   temperature: 1.0
   beta: 0.0
   entropy_coef: 0.01
+  use_adaptive_entropy: true  # keep exploring the answer once the template is found
+  entropy_target: 0.5
   logging_steps: 5
   save_strategy: "no"
 vllm:

@@ -78,8 +78,6 @@ def package_checks(pin_sets: dict[str, dict[str, str]]) -> list[Check]:
 
 def python_check() -> Check:
     version = platform.python_version()
-    if sys.version_info < (3, 10):
-        return Check("python", "fail", f"{version}: grpo-core needs >= 3.10")
     verdict = "ok" if sys.version_info[:2] == (3, 11) else "warn"
     return Check("python", verdict, f"{version} (tested: 3.11)")
 
@@ -125,7 +123,9 @@ def plugin_checks() -> list[Check]:
             checks.append(Check(f"plugin {info['name']}", "fail", "; ".join(info["errors"])[:300]))
         else:
             what = ", ".join(info["verifiers"] + info["sandbox_backends"]) or "nothing registered"
-            checks.append(Check(f"plugin {info['name']}", "ok", f"{info['distribution']} {info['version']}: {what}"))
+            checks.append(
+                Check(f"plugin {info['name']}", "ok", f"{info['distribution']} {info['version']}: {what}")
+            )
     if not checks:
         checks.append(Check("plugins", "warn", "no plugins installed (pip install -e plugins/format ...)"))
     return checks

@@ -57,7 +57,10 @@ def _slug(value: Any) -> str:
 
 
 def plan(
-    config_path: Path | None, grid: Sequence[str], overrides: Sequence[str] = (), sweep_name: str | None = None
+    config_path: Path | None,
+    grid: Sequence[str],
+    overrides: Sequence[str] = (),
+    sweep_name: str | None = None,
 ) -> tuple[str, Path, list[SweepRun]]:
     """The runs of a sweep; every combination is validated before anything runs."""
     axes = parse_grid(grid)
@@ -66,7 +69,10 @@ def plan(
     root = Path(base.output_dir).parent / name if base.output_dir else Path("runs") / name
     runs = []
     for combo in itertools.product(*(values for _, values in axes)):
-        sets = [f"{key}={json.dumps(value) if not isinstance(value, str) else value}" for (key, _), value in zip(axes, combo)]
+        sets = [
+            f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+            for (key, _), value in zip(axes, combo)
+        ]
         run_name = "-".join(f"{key.split('.')[-1]}{_slug(value)}" for (key, _), value in zip(axes, combo))
         run_dir = root / run_name
         all_sets = [*overrides, *sets, f"name={run_name}", f"output_dir={run_dir}"]

@@ -15,14 +15,20 @@ from harness.cli.common import user_errors
 
 @app.command("eval")
 def eval_command(
-    config_path: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Run config; none: the tiny demo."),
+    config_path: Path | None = typer.Argument(
+        None, metavar="[CONFIG]", help="Run config; none: the tiny demo."
+    ),
     model: Path = typer.Option(..., "--model", "-m", help="Model directory, or a run dir (uses its final/)."),
     samples: int = typer.Option(4, "--samples", "-n", min=1, help="Completions per problem."),
     k: list[int] = typer.Option([], "--k", "-k", help="pass@k to report (repeatable); default 1 and n."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N held-out rows."),
-    temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="Default: trainer.temperature."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", min=0.0, help="Default: trainer.temperature."
+    ),
     max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", min=1),
-    metric: str | None = typer.Option(None, "--metric", help="Reward deciding correctness (default: the first)."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Reward deciding correctness (default: the first)."
+    ),
     threshold: float = typer.Option(1.0, "--threshold", help="Correct when the metric's value >= this."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Scored rows (JSONL)."),
     backend: str = typer.Option("auto", "--backend", help="auto | transformers | vllm"),
@@ -42,8 +48,17 @@ def eval_command(
         config = load_config(config_path, list(set_))
         ks = sorted(set(k or [1, samples]))
         summary = evaluate(
-            config, model, samples=samples, ks=ks, limit=limit, temperature=temperature,
-            max_new_tokens=max_new_tokens, metric=metric, threshold=threshold, output=output, backend=backend,
+            config,
+            model,
+            samples=samples,
+            ks=ks,
+            limit=limit,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            metric=metric,
+            threshold=threshold,
+            output=output,
+            backend=backend,
         )
     if as_json:
         console.print_json(json.dumps(summary))

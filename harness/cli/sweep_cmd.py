@@ -18,8 +18,12 @@ def _fmt(value: float | None) -> str:
 
 @app.command("sweep")
 def sweep_command(
-    config_path: Path | None = typer.Argument(None, metavar="[CONFIG]", help="Run config; none: the tiny demo."),
-    grid: list[str] = typer.Option(..., "--grid", "-g", help="key.path=v1,v2,...; repeatable (cartesian product)."),
+    config_path: Path | None = typer.Argument(
+        None, metavar="[CONFIG]", help="Run config; none: the tiny demo."
+    ),
+    grid: list[str] = typer.Option(
+        ..., "--grid", "-g", help="key.path=v1,v2,...; repeatable (cartesian product)."
+    ),
     set_: list[str] = typer.Option([], "--set", "-s", help="key.path=value applied to every run."),
     name: str | None = typer.Option(None, "--name", help="Sweep name (default: <config name>-sweep)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the launch commands; run nothing."),
@@ -42,8 +46,13 @@ def sweep_command(
         table.add_column(column, justify="left" if column == "run" else "right")
     for entry in summary["runs"]:
         table.add_row(
-            entry["name"], str(entry["exit_code"]), str(entry["steps"]), _fmt(entry["first_reward"]),
-            _fmt(entry["final_reward"]), _fmt(entry["final_reward_std"]), _fmt(entry["final_kl"]),
+            entry["name"],
+            str(entry["exit_code"]),
+            str(entry["steps"]),
+            _fmt(entry["first_reward"]),
+            _fmt(entry["final_reward"]),
+            _fmt(entry["final_reward_std"]),
+            _fmt(entry["final_kl"]),
         )
     console.print(table)
     console.print(f"summary: {root / 'sweep_summary.json'}  plot: {summary['plot']}", highlight=False)

@@ -35,8 +35,11 @@ def test_jsonl_source_with_column_mapping_and_text_prompts(tmp_path):
     rows = [{"problem": f"what is {i}+1?", "solution": str(i + 1)} for i in range(5)]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     cfg = DataConfig(
-        source="jsonl", path=str(path), columns={"question": "problem", "answer": "solution"},
-        prompt_format="text", eval=None,
+        source="jsonl",
+        path=str(path),
+        columns={"question": "problem", "answer": "solution"},
+        prompt_format="text",
+        eval=None,
     )
     train, _ = load_rows(cfg)
     assert train[0]["answer"] == "1"
@@ -72,8 +75,10 @@ def test_saved_hf_dataset_source_with_split(tmp_path):
     import datasets
 
     data = datasets.DatasetDict(
-        {"train": datasets.Dataset.from_list([{"question": "1+1", "answer": "2"}]),
-         "test": datasets.Dataset.from_list([{"question": "3+3", "answer": "6"}])}
+        {
+            "train": datasets.Dataset.from_list([{"question": "1+1", "answer": "2"}]),
+            "test": datasets.Dataset.from_list([{"question": "3+3", "answer": "6"}]),
+        }
     )
     data.save_to_disk(str(tmp_path / "saved"))
     train, _ = load_rows(DataConfig(source="hf", path=str(tmp_path / "saved"), split="test", eval=None))

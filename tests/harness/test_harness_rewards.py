@@ -67,13 +67,22 @@ def tiny_trainer_factory():
 
     def make(engine, tmp_path):
         args = GRPOConfig(
-            output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=4,
-            num_generations=2, max_completion_length=4, report_to="none", max_steps=1,
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            bf16=False,
+            per_device_train_batch_size=4,
+            num_generations=2,
+            max_completion_length=4,
+            report_to="none",
+            max_steps=1,
             reward_weights=reward_weights(engine),
         )
         return GRPOTrainer(
-            model=build_model(tokenizer), processing_class=tokenizer, args=args,
-            reward_funcs=make_reward_functions(engine), train_dataset=Dataset.from_list(rows),
+            model=build_model(tokenizer),
+            processing_class=tokenizer,
+            args=args,
+            reward_funcs=make_reward_functions(engine),
+            train_dataset=Dataset.from_list(rows),
         )
 
     return make
@@ -82,8 +91,11 @@ def tiny_trainer_factory():
 def test_trl_calculate_rewards_calls_the_adapter(registry, tiny_trainer_factory, tmp_path):
     """TRL's own reward dispatch: dataset columns, None -> NaN, names, metrics and extra columns."""
     with Engine(
-        [{"verifier": "format", "weight": 1.0}, {"verifier": "misbehaving", "name": "echo", "weight": 0.5},
-         {"verifier": "needs_answer"}],
+        [
+            {"verifier": "format", "weight": 1.0},
+            {"verifier": "misbehaving", "name": "echo", "weight": 0.5},
+            {"verifier": "needs_answer"},
+        ],
         registry=registry,
     ) as engine:
         trainer = tiny_trainer_factory(engine, tmp_path)

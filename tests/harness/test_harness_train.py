@@ -22,7 +22,7 @@ def quiet_console():
 def test_preflight_fails_before_any_model_on_missing_column(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps({"question": "1+1"}) + "\n")
-    config = load_config(None, [f"data.source=jsonl", f"data.path={path}", f"output_dir={tmp_path / 'run'}"])
+    config = load_config(None, ["data.source=jsonl", f"data.path={path}", f"output_dir={tmp_path / 'run'}"])
     with pytest.raises(Exception, match="lacks column 'answer', which verifier 'math' needs"):
         preflight(config)
     assert not (tmp_path / "run").exists()
@@ -61,8 +61,11 @@ def test_tiny_run_learns_with_math_and_format(tmp_path):
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path):
     common = [
-        f"output_dir={tmp_path / 'run'}", "data.size=200", "trainer.logging_steps=1",
-        "trainer.save_strategy=steps", "trainer.save_steps=2",
+        f"output_dir={tmp_path / 'run'}",
+        "data.size=200",
+        "trainer.logging_steps=1",
+        "trainer.save_strategy=steps",
+        "trainer.save_steps=2",
     ]
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(load_config(None, [*common, "trainer.max_steps=2"]), resume=True, console=quiet_console())
