@@ -169,7 +169,9 @@ def _collapse_chain(s: str) -> str:
         return s
     if _APPROX_RE.search(s):
         head = _APPROX_RE.split(s)[0]
-        if "=" in head or not is_name_like(head):
+        if not head.strip():
+            s = _APPROX_RE.split(s)[-1].strip()  # "\\approx 3.14"
+        elif "=" in head or not is_name_like(head):
             s = head.strip()
         else:
             s = head.strip() + " = " + _APPROX_RE.split(s)[-1].strip()
@@ -458,6 +460,17 @@ def parse_latex(s: str) -> Any:
     raise Unparseable(s)
 
 
+NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80})
+NUMBER_WORDS.update({"ninety": 90, "hundred": 100, "one hundred": 100, "a hundred": 100})
+
+
 def make_item(raw: str, prepared: Prepared) -> Item:
     s, lhs = strip_simple_lhs(_collapse_chain(strip_units(raw)))
     item = Item(raw=raw, lhs=lhs, percent=prepared.percent, degrees=prepared.degrees)
@@ -465,6 +478,12 @@ def make_item(raw: str, prepared: Prepared) -> Item:
     m = _PLAIN_DECIMAL_RE.match(s.strip())
     if m:
         item.decimals = len(m.group(2))
+    if item.text is not None and item.text in NUMBER_WORDS:
+        item.expr = sympy.Integer(NUMBER_WORDS[item.text])
+        return item
+    if item.text in ("infinity", "positive infinity"):
+        item.expr = sympy.oo
+        return item
     if item.text is not None and len(item.text.replace(" ", "")) > 1 and " " in item.text:
         return item  # a phrase: compared as text only
     try:

@@ -108,6 +108,11 @@ def test_hard_set_is_balanced_and_covers_every_form():
         ("5", "2 + 3 = 5", True),
         ("5", "x = 2 + 3 = 5", True),
         ("\\{x \\mid x > 2\\}", "2", False),
+        ("2", "\\text{two}", True),
+        ("5", "six", False),
+        ("\\infty", "\\text{infinity}", True),
+        ("\\approx 3.14", "3.14", True),
+        ("e", "\\text{e}", True),
         ("\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}", "\\begin{pmatrix}1&0\\\\0&-1\\end{pmatrix}", False),
     ],
 )
