@@ -203,3 +203,30 @@ def test_remote_engine_over_tcp_docker_host(monkeypatch, dedicated_pool):
                 pool.close()
     finally:
         server.close()
+
+
+def test_containers_of_a_crashed_process_are_reaped_at_start_up(dedicated_pool):
+    """SIGKILL leaves no chance for atexit; the next process's start-up removes the leftovers."""
+    import json
+    import subprocess
+    import sys
+
+    dedicated_pool  # noqa: B018 - an engine is present (or skip)
+    script = (
+        "import json, os, signal\n"
+        "from sandboxes.docker_backend import DockerPool, Hardening, docker_client\n"
+        "pool = DockerPool(docker_client(), Hardening(pids=88), 2)\n"
+        "pool.warm()\n"
+        "print(json.dumps(pool.container_ids()), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    leaked = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(leaked) == 2
+    client = dedicated_pool(size=1, pids=89).client
+    alive = {c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})}
+    assert set(leaked) <= alive  # left behind by the crash ...
+    assert reap_stale(client) >= 2  # ... and removed by the next start-up's reaping
+    alive = {c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})}
+    assert not set(leaked) & alive
