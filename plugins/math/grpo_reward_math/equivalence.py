@@ -98,6 +98,7 @@ class Prepared:
     text: str
     percent: bool = False
     degrees: bool = False
+    units: str = ""
 
 
 def clean(s: str) -> Prepared:
@@ -131,17 +132,19 @@ def clean(s: str) -> Prepared:
     s = _CURRENCY_RE.sub("", s)
     s = s.strip().rstrip(".").strip()
     # units after a value: "12 meters", "5\text{ cm}^2"
+    units = ""
     for _ in range(3):
         new = _TRAILING_WORDS_RE.sub("", s).strip()
         if new == s or not new:
             break
+        units = s[len(new) :] + " " + units
         s = new
     if s.startswith("\\text{") or s.startswith("\\mbox{"):
         inner = _unwrap_text_commands(s).strip()
         if re.match(r"^-?\d", inner):
-            m = re.match(r"^(-?[\d.,/]+)\s*[A-Za-z ]*$", inner)
+            m = re.match(r"^(-?[\d.,/]+)\s*([A-Za-z ]*)$", inner)
             if m:
-                s = m.group(1)
+                s, units = m.group(1), m.group(2)
     s = _REPEATING_RE.sub(_repeating_to_fraction, s)
     s = _SCI_RE.sub(lambda m: f"{m.group(1)}\\times 10^{{{int(m.group(2))}}}", s)
     s = _IN_PREFIX_RE.sub("", s)
@@ -157,7 +160,7 @@ def clean(s: str) -> Prepared:
         s = s.replace(",", "")
     elif _THOUSANDS_SPACE_RE.match(s):
         s = s.replace(" ", "")
-    return Prepared(s.strip(), percent, degrees)
+    return Prepared(s.strip(), percent, degrees, canonical_units(units))
 
 
 _APPROX_RE = re.compile(r"\\approx|≈|\\sim(?![a-z])")
@@ -264,6 +267,55 @@ def _balanced(s: str) -> bool:
             if depth < 0:
                 return False
     return depth == 0
+
+
+_UNIT_SYNONYMS = {
+    "cm": "centimeter",
+    "centimetre": "centimeter",
+    "m": "meter",
+    "metre": "meter",
+    "km": "kilometer",
+    "kilometre": "kilometer",
+    "mm": "millimeter",
+    "millimetre": "millimeter",
+    "kg": "kilogram",
+    "g": "gram",
+    "s": "second",
+    "sec": "second",
+    "min": "minute",
+    "h": "hour",
+    "hr": "hour",
+    "ft": "foot",
+    "feet": "foot",
+    "in": "inch",
+    "inche": "inch",
+    "mi": "mile",
+    "lb": "pound",
+    "l": "liter",
+    "litre": "liter",
+    "ml": "milliliter",
+    "millilitre": "milliliter",
+    "sq": "square",
+    "yd": "yard",
+    "oz": "ounce",
+}
+
+
+def canonical_units(text: str) -> str:
+    """``\\text{ cm}^2`` -> ``centimeter^2``; ``hrs`` -> ``hour``: for telling units apart."""
+    t = _unwrap_text_commands(text).lower()
+    t = re.sub(r"\^\s*\{?\s*(\d)\s*\}?", r"^\1", t)
+    words = []
+    for word in re.findall(r"[a-z]+|\^\d|/", t):
+        if (
+            len(word) > 3
+            and word.endswith("s")
+            and not word.endswith("ss")
+            or word in ("hrs", "mins", "secs", "lbs", "yds")
+        ):
+            word = word[:-1]
+        words.append(_UNIT_SYNONYMS.get(word, word))
+    return " ".join(words)
 
 
 def strip_units(s: str) -> str:
@@ -531,6 +583,7 @@ class Answer:
     items: list[Item]
     cleaned: str
     hedged: bool = False
+    units: str = ""
 
 
 def _flatten_sets(item: Item) -> list[Item]:
@@ -587,7 +640,7 @@ def analyse(raw: str, max_chars: int, is_gold: bool = False) -> Answer:
         for variant in expand_pm(piece):
             item = make_item(variant, prepared)
             items.extend(_flatten_sets(item) if len(pieces) >= 1 else [item])
-    return Answer(items=items, cleaned=s)
+    return Answer(items=items, cleaned=s, units=prepared.units)
 
 
 def analyse_gold(raw: str, max_chars: int) -> Answer:
@@ -1074,8 +1127,9 @@ def items_equal(g: Item, p: Item) -> bool:
         return _mv_verify(ge, pe)
     if _is_number(ge) and _is_number(pe):
         if g.percent != p.percent:
-            # 25% vs 25 (the same figure written with or without the sign) or vs 0.25
-            if numbers_equal(g, p, ge, pe):
+            # 25% vs 25 (the same figure written with or without the sign; not for figures below 1,
+            # where "0.375%" is no way of writing 0.375) or vs 0.25
+            if _at_least_one(ge) and numbers_equal(g, p, ge, pe):
                 return True
             factor = sympy.Rational(1, 100)
             return bool(
@@ -1101,6 +1155,13 @@ def items_equal(g: Item, p: Item) -> bool:
     if result is not None:
         return result
     return _mv_verify(ge, pe)
+
+
+def _at_least_one(expr: Any) -> bool:
+    try:
+        return bool(abs(sympy.N(expr, 30)) >= 1)
+    except Exception:
+        return False
 
 
 def _unify_symbols(ge: Any, pe: Any) -> Any:
@@ -1201,6 +1262,8 @@ def compare(
 
 def _compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool) -> Verdict:
     g_items, p_items = gold.items, pred.items
+    if gold.units and pred.units and gold.units != pred.units:
+        return Verdict(0.0, f"different units: {gold.units!r} vs {pred.units!r}")
     if not p_items:
         return Verdict(0.0, "no answer")
     if len(g_items) == 1 and len(p_items) > 1:

@@ -109,6 +109,11 @@ def test_hard_set_is_balanced_and_covers_every_form():
         ("5", "x = 2 + 3 = 5", True),
         ("\\{x \\mid x > 2\\}", "2", False),
         ("2", "\\text{two}", True),
+        ("5 \\text{ m}", "5 \\text{ cm}", False),  # both carry units: they must agree
+        ("12 \\text{ inches}", "12 \\text{ in}", True),
+        ("3 \\text{ hours}", "3 hrs", True),
+        ("\\frac{3}{8}", "0.375\\%", False),
+        ("\\frac{3}{8}", "37.5\\%", True),
         ("5", "six", False),
         ("\\infty", "\\text{infinity}", True),
         ("\\approx 3.14", "3.14", True),

@@ -501,6 +501,45 @@ PAIRS += [
     ("b5-text", "\\text{B}", "\\text{b}", T),
 ]
 
+# -- sixth batch (mostly near misses), written before tuning against it --------------------------------
+PAIRS += [
+    ("b6-near", "(1,2),(3,4)", "(1,2),(4,3)", F),
+    ("b6-near", "x>2", "x<2", F),
+    ("b6-near", "\\{1,2\\}", "\\{1,3\\}", F),
+    ("b6-near", "\\frac{1}{2}", "\\frac{1}{2}x", F),
+    ("b6-near", "2x", "2y", F),
+    ("b6-near", "x^2", "x^3", F),
+    ("b6-near", "y=2x", "y=2x+1", F),
+    ("b6-near", "\\sqrt{3}", "3^{1/3}", F),
+    ("b6-near", "e^2", "2e", F),
+    ("b6-near", "\\pi^2", "2\\pi", F),
+    ("b6-near", "\\frac{\\pi}{3}", "\\frac{\\pi}{6}", F),
+    ("b6-near", "3\\sqrt{3}", "\\sqrt{9}", F),
+    ("b6-near", "120^\\circ", "\\frac{\\pi}{3}", F),
+    ("b6-near", "0.1", "1\\%", F),
+    ("b6-near", "1/2", "2", F),
+    ("b6-near", "-1", "1", F),
+    ("b6-near", "i", "1", F),
+    ("b6-near", "3+4i", "5", F),
+    ("b6-near", "\\{2\\}", "\\{2, 3\\}", F),
+    ("b6-near", "6", "6!", F),
+    ("b6-near", "-7", "\\sqrt{49}", F),
+    ("b6-near", "\\pm 7", "\\sqrt{49}", F),
+    ("b6-near", "x^2-5x+6", "(x+2)(x+3)", F),
+    ("b6-near", "[1, 2]", "[1, 2)", F),
+    ("b6-near", "\\frac{3}{8}", "0.375\\%", F),
+    ("b6-near", "10", "10^{1.0001}", F),
+    ("b6-equiv", "f(x)=x^2", "g(x)=x^2", T),
+    ("b6-equiv", "3\\sqrt{3}", "\\sqrt{27}", T),
+    ("b6-equiv", "120^\\circ", "\\frac{2\\pi}{3}", T),
+    ("b6-equiv", "0.01", "1\\%", T),
+    ("b6-equiv", "1", "0.\\overline{9}", T),
+    ("b6-equiv", "\\frac{1}{9}", "0.\\overline{1}", T),
+    ("b6-equiv", "7", "\\sqrt{49}", T),
+    ("b6-equiv", "x^2-5x+6", "(x-2)(x-3)", T),
+    ("b6-equiv", "\\frac{3}{8}", "37.5\\%", T),
+]
+
 
 def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
