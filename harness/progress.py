@@ -87,9 +87,7 @@ class RewardTable:
             self.console.print(line, highlight=False, soft_wrap=True)
 
     def print_summary(self, summary: dict[str, Any]) -> None:
-        table = Table(
-            title=f"reward: first vs last logged steps ({summary['wall_s']:.0f}s)", title_justify="left"
-        )
+        table = Table(title=f"reward, first vs last steps ({summary['wall_s']:.0f}s)", title_justify="left")
         for column in ("", "first", "last", "change"):
             table.add_column(column, justify="right" if column else "left")
         for label in ["reward", *self.names]:

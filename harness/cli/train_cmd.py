@@ -62,5 +62,6 @@ def train_command(
             f"({len(prepared.train_rows)} rows) | rewards "
             + ", ".join(f"{n}x{w:g}" for n, w in prepared.engine.weights.items()),
             highlight=False,
+            soft_wrap=True,
         )
         run_training(prepared, resume=resume, console=console)
