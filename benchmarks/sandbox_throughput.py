@@ -164,6 +164,14 @@ def main() -> None:
     print(
         f"(c)/(a) throughput: {ratios['human_eval_vs_pool']:.2f}x  (target <= 2x: within 2x of unsandboxed)"
     )
+    ratios["verifier_vs_docker_run"] = (
+        results["verifier"]["per_s"] / results["docker_run"]["per_s"] if "docker_run" in results else 0.0
+    )
+    ratios["human_eval_vs_verifier"] = results["human_eval"]["per_s"] / results["verifier"]["per_s"]
+    print(
+        f"through the code verifier: (a')/(b) {ratios['verifier_vs_docker_run']:.1f}x, "
+        f"(c)/(a') {ratios['human_eval_vs_verifier']:.2f}x"
+    )
     if args.json_out:
         with open(args.json_out, "w") as handle:
             json.dump(
