@@ -318,6 +318,45 @@ def canonical_units(text: str) -> str:
     return " ".join(words)
 
 
+_R = sympy.Rational
+_UNIT_FACTORS = {
+    "millimeter": ("length", _R(1, 1000)),
+    "centimeter": ("length", _R(1, 100)),
+    "meter": ("length", _R(1)),
+    "kilometer": ("length", _R(1000)),
+    "inch": ("length", _R(127, 5000)),
+    "foot": ("length", _R(381, 1250)),
+    "yard": ("length", _R(1143, 1250)),
+    "mile": ("length", _R(201168, 125)),
+    "gram": ("mass", _R(1, 1000)),
+    "kilogram": ("mass", _R(1)),
+    "second": ("time", _R(1)),
+    "minute": ("time", _R(60)),
+    "hour": ("time", _R(3600)),
+    "day": ("time", _R(86400)),
+    "week": ("time", _R(604800)),
+    "milliliter": ("volume", _R(1, 1000)),
+    "liter": ("volume", _R(1)),
+}
+
+
+def _unit_factor(units: str) -> tuple[str, Any] | None:
+    m = re.fullmatch(r"([a-z]+)(?: \^(\d))?", units)
+    if not m or m.group(1) not in _UNIT_FACTORS:
+        return None
+    kind, factor = _UNIT_FACTORS[m.group(1)]
+    power = int(m.group(2) or 1)
+    return f"{kind}^{power}", factor**power
+
+
+def unit_ratio(from_units: str, to_units: str) -> Any:
+    """How many ``to_units`` one ``from_units`` is (km -> m: 1000); None if not convertible."""
+    a, b = _unit_factor(from_units), _unit_factor(to_units)
+    if a is None or b is None or a[0] != b[0]:
+        return None
+    return a[1] / b[1]
+
+
 def strip_units(s: str) -> str:
     for _ in range(3):
         new = _TRAILING_WORDS_RE.sub("", s).strip()
@@ -1263,7 +1302,11 @@ def compare(
 def _compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool) -> Verdict:
     g_items, p_items = gold.items, pred.items
     if gold.units and pred.units and gold.units != pred.units:
-        return Verdict(0.0, f"different units: {gold.units!r} vs {pred.units!r}")
+        ratio = unit_ratio(pred.units, gold.units)
+        if ratio is None:
+            return Verdict(0.0, f"different units: {gold.units!r} vs {pred.units!r}")
+        # 1.5 km vs 1500 m: the prediction in the gold's unit
+        p_items = [Item(raw=i.raw, expr=i.expr * ratio) if _is_number(i.expr) else i for i in p_items]
     if not p_items:
         return Verdict(0.0, "no answer")
     if len(g_items) == 1 and len(p_items) > 1:

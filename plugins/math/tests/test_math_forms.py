@@ -111,6 +111,11 @@ def test_hard_set_is_balanced_and_covers_every_form():
         ("2", "\\text{two}", True),
         ("5 \\text{ m}", "5 \\text{ cm}", False),  # both carry units: they must agree
         ("12 \\text{ inches}", "12 \\text{ in}", True),
+        ("1500 \\text{ m}", "1.5 \\text{ km}", True),
+        ("1500 \\text{ m}", "1.5 \\text{ kg}", False),
+        ("2 \\text{ hours}", "120 \\text{ minutes}", True),
+        ("2 \\text{ hours}", "100 \\text{ minutes}", False),
+        ("1 \\text{ m}^2", "10000 \\text{ cm}^2", True),
         ("3 \\text{ hours}", "3 hrs", True),
         ("\\frac{3}{8}", "0.375\\%", False),
         ("\\frac{3}{8}", "37.5\\%", True),
