@@ -563,7 +563,9 @@ class DockerBackend(SandboxBackend):
         # fail early and clearly: engine reachable, image present
         self.pool_for(self.defaults)
         if warm:
-            self.pool_for(self.defaults).warm()
+            # best effort: a container that fails to start now is retried (and reported) per job
+            with contextlib.suppress(SandboxError):
+                self.pool_for(self.defaults).warm()
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
