@@ -25,7 +25,7 @@ from math_verify.grader import should_treat_as_complex
 from sympy import Basic, MatrixBase
 
 from grpo_reward_math.bounds import check_bounds
-from grpo_reward_math.extract import find_boxes, last_box_cluster, strip_outer_box
+from grpo_reward_math.extract import _is_prose, extract_answer, find_boxes, last_box_cluster, strip_outer_box
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
@@ -697,7 +697,19 @@ def analyse_gold(raw: str, max_chars: int) -> Answer:
         answer = analyse(joined, max_chars, is_gold=True)  # bound violations propagate
         if answer.items and all(i.expr is not None or i.text for i in answer.items):
             return answer
-    if len(text) <= 300:
+    if _is_prose(text):
+        # a sentence or a solution: its anchored answer ("the answer is 12"), else math-verify's search
+        found = extract_answer(text[-5000:], ("answer_tag", "final_answer"), after_think=False)
+        if found.found:
+            answer = analyse(", ".join(found.answers), max_chars, is_gold=True)
+            if answer.items and all(i.expr is not None or i.text for i in answer.items):
+                return answer
+        if len(text) <= 300:
+            # a text answer ("\\text{The midpoints form a regular hexagon}") is compared as text
+            answer = analyse(text, max_chars, is_gold=True)
+            if len(answer.items) == 1 and answer.items[0].text and answer.items[0].expr is None:
+                return answer
+    elif len(text) <= 300:
         answer = analyse(text, max_chars, is_gold=True)
         if answer.items and all(i.expr is not None or i.text for i in answer.items):
             return answer

@@ -225,6 +225,32 @@ def test_empty_or_garbage_scores_zero(verifier, completion):
     assert result.status is Status.OK and result.value == 0.0
 
 
+@pytest.mark.parametrize(
+    ("gold", "pred", "expected"),
+    [
+        ("$\\frac{1}{2}$", "0.5", True),
+        ("\\boxed{\\frac{1}{2}}", "0.5", True),
+        ("The answer is $\\frac{1}{2}$.", "0.5", True),
+        ("Therefore the answer is 12 apples.", "12", True),
+        ("Therefore the answer is 12 apples.", "13", False),
+        ("We compute $3+4=7$, so the answer is $\\boxed{7}$. Done.", "7", True),
+        ("1,000,000", "10^6", True),
+        ("\\$1,000", "1000", True),
+        ("3:1", "3:1", True),
+        ("x = 3 \\text{ or } x = -3", "-3, 3", True),
+        ("x = 3 \\text{ or } x = -3", "3", False),
+        (
+            "\\text{The midpoints form a regular hexagon}",
+            "\\text{the midpoints form a regular hexagon}",
+            True,
+        ),
+    ],
+)
+def test_gold_forms(verifier, gold, pred, expected):
+    result = score(verifier, gold, boxed(pred))
+    assert result.status is Status.OK and (result.value == 1.0) is expected, dict(result.details)
+
+
 @pytest.mark.parametrize("gold", ["", "   ", "\\frac{", "\\boxed{5^{5^{5^{5^5}}}}"])
 def test_unparseable_gold_is_invalid_input(verifier, gold):
     result = score(verifier, gold, "\\boxed{5}")
