@@ -368,7 +368,8 @@ def strip_units(s: str) -> str:
 
 # -- splitting into items ---------------------------------------------------------------------------
 _SEPARATOR_WORDS_RE = re.compile(
-    r"\s*(?:\\text\s*\{\s*(?:and|or|,)\s*\}|\\mbox\s*\{\s*(?:and|or)\s*\}|\band\b|\bor\b|;)\s*", re.IGNORECASE
+    r"\s*(?:\\text\s*\{\s*(?:and|or|,)\s*\}|\\mbox\s*\{\s*(?:and|or)\s*\}|\band\b|\bor\b|\\lor\b|\\vee\b|;)\s*",
+    re.IGNORECASE,
 )
 
 

@@ -198,8 +198,7 @@ class MathVerifier(Verifier):
                 return Score.ok(0.0, reason="several different final answers", **details)
             answers = answers[:1]
         joined = ", ".join(answers)
-        if not gold_is_list and has_hedge(joined):
-            return Score.ok(0.0, reason="hedged answer", **details)
+        hedged = not gold_is_list and has_hedge(joined)
         # identical strings: equal without parsing (also for answers too large to parse)
         if compact(joined) == compact(gold_text) or compact(joined) == compact(gold.cleaned):
             return Score.ok(1.0, **details)
@@ -209,6 +208,10 @@ class MathVerifier(Verifier):
             return Score.ok(0.0, reason=f"unparseable answer: {exc}", **details)
         if not any(item.expr is not None or item.text for item in pred.items):
             return Score.ok(0.0, reason="unparseable answer", **details)
+        if hedged and len(pred.items) < 2:
+            return Score.ok(0.0, reason="hedged answer", **details)
+        # a hedge split into its alternatives scores 1 only if every alternative equals the gold
+        # ("1/2 or 0.5"); "2 or 3" gets 0
         verdict = eq.compare(
             gold, pred, gold_is_list, self.options.list_partial_credit, self.options.tolerance
         )

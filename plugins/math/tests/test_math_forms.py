@@ -198,6 +198,12 @@ def test_hedges_score_zero(verifier, completion):
     assert score(verifier, "2", completion).value == 0.0
 
 
+def test_alternatives_that_all_equal_the_gold_are_no_hedge(verifier):
+    assert score(verifier, "\\frac{1}{2}", "\\boxed{\\frac{1}{2} \\text{ or } 0.5}").value == 1.0
+    assert score(verifier, "\\frac{1}{2}", "\\boxed{\\frac{1}{2} \\text{ or } 0.6}").value == 0.0
+    assert score(verifier, "2", "\\boxed{2 \\lor 3}").value == 0.0
+
+
 def test_several_answers_fine_when_gold_is_a_list(verifier):
     assert score(verifier, "2, 3", "\\boxed{2} and \\boxed{3}").value == 1.0
     assert score(verifier, "2, 3", "\\boxed{3 \\text{ or } 2}").value == 1.0
