@@ -43,6 +43,7 @@ _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mat
 _DEGREE_RE = re.compile(
     r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree|\s*\\text\{\s*°\s*\}|\bdegrees?\b", re.IGNORECASE
 )
+_BOLD_RE = re.compile(r"\\(?:mathbf|bm|boldsymbol|mathit|mathnormal)\s*\{([^{}]*)\}")
 _TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-z])")
 _TRIG_DEGREE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)")
 _PERCENT_RE = re.compile(r"\\%|%|\bpercent(?:age)?\b|\bpct\b", re.IGNORECASE)
@@ -109,6 +110,7 @@ def clean(s: str) -> Prepared:
     s = re.sub(r"\\n(?![a-zA-Z])", " ", s)
     s = _unicode_to_latex(s)
     s = _THOUSANDS_SPACED_RE.sub("", s)
+    s = _BOLD_RE.sub(r"\1", s)
     s = (
         s.replace("\n", " ")
         .replace("\\dfrac", "\\frac")
@@ -425,12 +427,22 @@ _SIMPLE_LHS_RE = re.compile(
 )
 
 
-def strip_simple_lhs(s: str) -> tuple[str, str | None]:
-    """``x = 5`` -> (``5``, ``x``); ``f(x)=2x`` -> (``2x``, ``f(x)``). Other strings unchanged."""
+_NAME_SUM_RE = re.compile(r"^\s*[A-Za-z](?:\s*[+*]\s*[A-Za-z])+\s*$")
+_PLAIN_VALUE_RE = re.compile(r"^\s*-?\s*(?:\d+(?:\.\d+)?|\\frac\{\d+\}\{\d+\}|\d+/\d+)\s*$")
+
+
+def strip_simple_lhs(s: str, allow_name_sums: bool = False) -> tuple[str, str | None]:
+    """``x = 5`` -> (``5``, ``x``); ``f(x)=2x`` -> (``2x``, ``f(x)``). Other strings unchanged.
+
+    ``allow_name_sums`` (predictions only): ``m+n = 3`` -> ``3`` when the right side is a plain number
+    (the "find m+n" answers of competitions), while ``2x + 3 = 5`` stays an equation.
+    """
     if s.count("=") != 1 or any(op in s for op in ("\\le", "\\ge", "<", ">", "\\ne", "!=")):
         return s, None
     lhs, rhs = s.split("=", 1)
     if rhs.strip() and (_SIMPLE_LHS_RE.match(lhs) or is_name_like(lhs)):
+        return rhs.strip(), re.sub(r"\s+", "", lhs)
+    if allow_name_sums and _NAME_SUM_RE.match(lhs) and _PLAIN_VALUE_RE.match(rhs):
         return rhs.strip(), re.sub(r"\s+", "", lhs)
     return s, None
 
@@ -584,8 +596,8 @@ NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seven
 NUMBER_WORDS.update({"ninety": 90, "hundred": 100, "one hundred": 100, "a hundred": 100})
 
 
-def make_item(raw: str, prepared: Prepared) -> Item:
-    s, lhs = strip_simple_lhs(_collapse_chain(strip_units(raw)))
+def make_item(raw: str, prepared: Prepared, is_gold: bool = True) -> Item:
+    s, lhs = strip_simple_lhs(_collapse_chain(strip_units(raw)), allow_name_sums=not is_gold)
     item = Item(raw=raw, lhs=lhs, percent=prepared.percent, degrees=prepared.degrees)
     item.text = text_form(s)
     m = _PLAIN_DECIMAL_RE.match(s.strip())
@@ -624,6 +636,7 @@ class Answer:
     cleaned: str
     hedged: bool = False
     units: str = ""
+    choice: str = ""  # "(D) 4": the option letter written with the value
 
 
 def _flatten_sets(item: Item) -> list[Item]:
@@ -634,6 +647,11 @@ def _flatten_sets(item: Item) -> list[Item]:
             out.append(Item(raw=str(element), expr=element, percent=item.percent, degrees=item.degrees))
         return out or [item]
     return [item]
+
+
+_CHOICE_LABEL_RE = re.compile(
+    r"^(?:\\text(?:bf)?\s*\{\s*)?\(([A-Ea-e])\)\s*\}?\s*(?:\\quad|\\ |~)?\s*(\S.*)$"
+)
 
 
 def _assignment_groups(s: str) -> list[str] | None:
@@ -657,6 +675,10 @@ def analyse(raw: str, max_chars: int, is_gold: bool = False) -> Answer:
     """Clean, bound-check, split and parse one answer string."""
     prepared = clean(raw)
     s = prepared.text
+    choice = ""
+    labelled = _CHOICE_LABEL_RE.match(s)
+    if labelled and not is_gold and labelled.group(2).strip("{} "):
+        choice, s = labelled.group(1).lower(), labelled.group(2).strip()
     reason = check_bounds(s, max_chars)
     if reason:
         raise Unparseable(reason)
@@ -678,9 +700,9 @@ def analyse(raw: str, max_chars: int, is_gold: bool = False) -> Answer:
         pieces = [s]
     for piece in pieces:
         for variant in expand_pm(piece):
-            item = make_item(variant, prepared)
+            item = make_item(variant, prepared, is_gold)
             items.extend(_flatten_sets(item) if len(pieces) >= 1 else [item])
-    return Answer(items=items, cleaned=s, units=prepared.units)
+    return Answer(items=items, cleaned=s, units=prepared.units, choice=choice)
 
 
 def analyse_gold(raw: str, max_chars: int) -> Answer:
@@ -1314,6 +1336,8 @@ def compare(
 
 def _compare(gold: Answer, pred: Answer, gold_is_list: bool, partial_credit: bool) -> Verdict:
     g_items, p_items = gold.items, pred.items
+    if pred.choice and len(g_items) == 1 and g_items[0].text == pred.choice:
+        return Verdict(1.0)  # gold "D", prediction "(D) 4"
     if gold.units and pred.units and gold.units != pred.units:
         ratio = unit_ratio(pred.units, gold.units)
         if ratio is None:

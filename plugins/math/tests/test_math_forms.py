@@ -109,6 +109,10 @@ def test_hard_set_is_balanced_and_covers_every_form():
         ("5", "x = 2 + 3 = 5", True),
         ("\\{x \\mid x > 2\\}", "2", False),
         ("2", "\\text{two}", True),
+        ("D", "\\text{(D) } 4", True),
+        ("C", "\\text{(D) } 4", False),
+        ("3", "m + n = 3", True),
+        ("3", "2m + n = 3", False),
         ("5 \\text{ m}", "5 \\text{ cm}", False),  # both carry units: they must agree
         ("12 \\text{ inches}", "12 \\text{ in}", True),
         ("1500 \\text{ m}", "1.5 \\text{ km}", True),

@@ -540,6 +540,40 @@ PAIRS += [
     ("b6-equiv", "\\frac{3}{8}", "37.5\\%", T),
 ]
 
+# -- seventh batch, written before tuning against it: boxed contents as reasoning models write them -----
+PAIRS += [
+    ("b7-model", "\\frac{1}{2}", "x = \\frac{1}{2}", T),
+    ("b7-model", "5", "\\text{The answer is } 5", T),
+    ("b7-model", "5", "5\\ \\text{cm}", T),
+    ("b7-model", "(-\\infty, 2] \\cup [3, \\infty)", "x \\le 2 \\text{ or } x \\ge 3", T),
+    ("b7-model", "(-\\infty, 2] \\cup [3, \\infty)", "x < 2 \\text{ or } x > 3", F),
+    ("b7-model", "\\frac{1}{2}", "\\dfrac{1}{2}\\text{.}", T),
+    ("b7-model", "24", "24 \\text{ ways}", T),
+    ("b7-model", "24", "4! = 24", T),
+    ("b7-model", "24", "4!", T),
+    ("b7-model", "\\frac{\\sqrt{5}-1}{2}", "\\frac{-1+\\sqrt{5}}{2}", T),
+    ("b7-model", "\\frac{\\sqrt{5}-1}{2}", "\\frac{1-\\sqrt{5}}{2}", F),
+    ("b7-model", "2", "\\mathbf{2}", T),
+    ("b7-model", "2", "{2}", T),
+    ("b7-model", "2", "\\{2\\}", T),
+    ("b7-model", "(3,5)", "(x, y) = (3, 5)", T),
+    ("b7-model", "(3,5)", "(x, y) = (5, 3)", F),
+    ("b7-model", "3", "m+n = 3", T),
+    ("b7-model", "4", "\\text{(D) } 4", T),
+    ("b7-model", "\\frac{3}{5}", "\\frac{3}{5} = 0.6", T),
+    ("b7-model", "\\frac{3}{5}", "\\frac{3}{5} = 0.7", F),
+    ("b7-model", "1/4", "\\tfrac14", T),
+    ("b7-model", "100", "100.", T),
+    ("b7-model", "-4", "- 4", T),
+    ("b7-model", "-4", "(-4)", T),
+    ("b7-model", "8\\pi", "8 \\pi \\text{ cm}^3", T),
+    ("b7-model", "8\\pi", "8 \\pi^2", F),
+    ("b7-model", "\\frac{9}{4}", "2.25", T),
+    ("b7-model", "\\frac{9}{4}", "2.24", F),
+    ("b7-model", "6", "\\boxed{6}", T),
+    ("b7-model", "x^2+1", "1+x^{2}", T),
+]
+
 
 def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
