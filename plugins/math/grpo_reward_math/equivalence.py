@@ -609,6 +609,12 @@ def make_item(raw: str, prepared: Prepared, is_gold: bool = True) -> Item:
     if item.text in ("infinity", "positive infinity"):
         item.expr = sympy.oo
         return item
+    if item.text in ("all real numbers", "all reals", "all real x", "the real numbers"):
+        item.expr = sympy.Reals
+        return item
+    if item.text in ("no solution", "no solutions", "no real solution", "no real solutions", "empty set"):
+        item.expr = sympy.EmptySet
+        return item
     if item.text is not None and len(item.text.replace(" ", "")) > 1 and " " in item.text:
         return item  # a phrase: compared as text only
     try:
