@@ -36,6 +36,7 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/engine_overhead.py
+	$(BIN)/python benchmarks/sandbox_throughput.py
 
 clean:
 	rm -rf $(VENV) runs
