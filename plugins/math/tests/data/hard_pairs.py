@@ -574,6 +574,40 @@ PAIRS += [
     ("b7-model", "x^2+1", "1+x^{2}", T),
 ]
 
+# -- eighth batch, written before tuning against it ----------------------------------------------------
+PAIRS += [
+    ("b8-near", "\\frac{\\pi}{2}", "\\frac{\\pi}{2}+2k\\pi", F),
+    ("b8-near", "x = \\frac{\\pi}{4} + k\\pi", "x = \\frac{\\pi}{4} + 2k\\pi", F),
+    ("b8-near", "(0,0)", "(0,0,0)", F),
+    ("b8-near", "[1,3]", "\\{1,3\\}", F),
+    ("b8-near", "\\{1,3\\}", "[1,3]", F),
+    ("b8-near", "1,3", "[1,3]", F),
+    ("b8-near", "4", "4.0000000001", F),
+    ("b8-near", "e", "2.718281828", F),
+    ("b8-near", "y = 2x + 1", "y = 2x + 1, x > 0", F),
+    ("b8-near", "f(x) = x^2", "f(x) = x^2 + C", F),
+    ("b8-near", "x^3", "|x|^3", F),
+    ("b8-near", "\\lceil 3.2 \\rceil", "3", F),
+    ("b8-near", "\\frac{1}{2}", "\\frac{1}{2}\\pi", F),
+    ("b8-near", "2\\sqrt{2}", "\\sqrt{2}^2", F),
+    ("b8-near", "\\frac{1}{4}", "\\frac{1}{4}\\%", F),
+    ("b8-equiv", "x = \\frac{\\pi}{4} + k\\pi", "x = \\frac{\\pi}{4} + k\\pi", T),
+    ("b8-equiv", "\\sqrt{x}", "x^{1/2}", T),
+    ("b8-equiv", "\\log_2 x", "\\frac{\\ln x}{\\ln 2}", T),
+    ("b8-equiv", "e^{x}", "\\exp(x)", T),
+    ("b8-equiv", "\\cos^2 x", "1 - \\sin^2 x", T),
+    ("b8-equiv", "\\frac{1}{2}\\sin 2x", "\\sin x \\cos x", T),
+    ("b8-equiv", "x^2", "|x|^2", T),
+    ("b8-equiv", "\\lfloor 3.7 \\rfloor", "3", T),
+    ("b8-equiv", "10^{-3}", "0.001", T),
+    ("b8-equiv", "2^{-1}", "0.5", T),
+    ("b8-equiv", "\\frac{1}{0.5}", "2", T),
+    ("b8-equiv", "-\\frac{3}{2}", "-1\\frac{1}{2}", T),
+    ("b8-equiv", "\\frac{-3}{2}", "-1.5", T),
+    ("b8-equiv", "2\\sqrt{2}", "\\sqrt{2}\\cdot 2", T),
+    ("b8-equiv", "\\frac{1}{4}", "0.25", T),
+]
+
 
 def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
