@@ -640,7 +640,6 @@ class Answer:
 
     items: list[Item]
     cleaned: str
-    hedged: bool = False
     units: str = ""
     choice: str = ""  # "(D) 4": the option letter written with the value
 
@@ -783,11 +782,6 @@ def _is_number(expr: Any) -> bool:
         return isinstance(expr, sympy.Expr) and not expr.free_symbols and not expr.has(sympy.Symbol)
     except Exception:
         return False
-
-
-def _numeric_value(expr: Any, digits: int = HIGH_PRECISION) -> Any:
-    value = sympy.N(expr, digits)
-    return value
 
 
 def _exact_equal_numbers(a: Any, b: Any) -> bool | None:

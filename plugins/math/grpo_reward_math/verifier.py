@@ -24,8 +24,6 @@ from grpo_reward_math.extract import (
     normalize_key,
 )
 
-METHODS = ("boxed", "answer_tag", "final_answer", "fallback")
-
 
 def _imported_by_forkserver() -> bool:
     """True while the engine's fork server preloads this module (it imports the verifiers' modules
