@@ -608,6 +608,30 @@ PAIRS += [
     ("b8-equiv", "\\frac{1}{4}", "0.25", T),
 ]
 
+# -- ninth batch, written before tuning against it: gold forms and lists --------------------------------
+PAIRS += [
+    ("b9-gold", "$\\dfrac{3}{4}$", "0.75", T),
+    ("b9-gold", "\\boxed{(2, 3)}", "(2,3)", T),
+    ("b9-gold", "\\(x = 4\\)", "4", T),
+    ("b9-gold", "\\[ \\frac{\\sqrt{3}}{2} \\]", "\\frac{1}{2}\\sqrt{3}", T),
+    ("b9-gold", "12 \\text{ cm}^2", "12", T),
+    ("b9-gold", "12 \\text{ cm}^2", "12 \\text{ m}^2", F),
+    ("b9-gold", "1,234", "1234", T),
+    ("b9-gold", "1, 234", "1234", F),
+    ("b9-gold", "f(x) = 3x^2 - 2", "3x^2-2", T),
+    ("b9-gold", "f(x) = 3x^2 - 2", "3x^2+2", F),
+    ("b9-lists", "(1, 2), (2, 1)", "(2, 1) \\text{ and } (1, 2)", T),
+    ("b9-lists", "(1, 2), (2, 1)", "(1, 2)", F),
+    ("b9-lists", "x = 1, x = 2, x = 3", "1, 2, 3", T),
+    ("b9-lists", "x = 1, x = 2, x = 3", "x \\in \\{1, 2, 3\\}", T),
+    ("b9-lists", "x = 1, x = 2, x = 3", "x \\in \\{1, 2\\}", F),
+    ("b9-lists", "-1, \\frac{1}{2}", "\\frac{1}{2}, -1", T),
+    ("b9-lists", "-1, \\frac{1}{2}", "1, -\\frac{1}{2}", F),
+    ("b9-lists", "\\frac{1 \\pm \\sqrt{5}}{2}", "\\frac{1+\\sqrt{5}}{2} \\text{ and } \\frac{1-\\sqrt{5}}{2}", T),
+    ("b9-lists", "\\frac{1 \\pm \\sqrt{5}}{2}", "\\frac{1+\\sqrt{5}}{2}", F),
+    ("b9-lists", "2, 4, 6, 8", "2,4,6,8", T),
+]
+
 
 def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
