@@ -50,6 +50,11 @@ class Prepared:
         self.engine.close()
 
 
+def is_main_rank() -> bool:
+    """Rank 0 of an ``accelerate launch`` (or a single process): the one that writes run files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def cuda_available() -> bool:
     try:
         import torch
@@ -150,9 +155,10 @@ def build_model_and_tokenizer(prepared: Prepared, resume: bool = False) -> tuple
         tokenizer = train_tokenizer(texts, think_prefilled=config.model.think_prefilled)
         overrides = tiny.model_dump(exclude={"seed"})
         model = build_model(tokenizer, overrides, seed=tiny.seed)
-        init_dir.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(init_dir)
-        tokenizer.save_pretrained(init_dir)
+        if is_main_rank():
+            init_dir.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(init_dir)
+            tokenizer.save_pretrained(init_dir)
         return model, tokenizer
     from transformers import AutoTokenizer
 
@@ -225,6 +231,7 @@ def run_training(
     extra_callbacks: list[Any] = (),
 ) -> dict[str, Any]:
     """Train; returns the summary written to ``summary.json``. The engine is closed at the end."""
+    from rich.console import Console
     from transformers import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
@@ -241,7 +248,10 @@ def run_training(
                 f"--resume: no checkpoint-* directory in {run_dir}; set trainer.save_strategy: steps "
                 "and trainer.save_steps to write checkpoints"
             )
-    prepare_run_dir(run_dir, resume)
+    if is_main_rank():
+        prepare_run_dir(run_dir, resume)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     quiet_libraries()
     started = time.perf_counter()
@@ -250,7 +260,10 @@ def run_training(
 
         args = build_grpo_config(prepared.trainer_kwargs)
         model, tokenizer = build_model_and_tokenizer(prepared, resume=resume)
-        write_config(prepared, args)
+        if is_main_rank():
+            write_config(prepared, args)
+        else:  # one table per run, not one per process
+            console = Console(file=open(os.devnull, "w"))  # noqa: SIM115
         table = RewardTable(prepared.engine.names, console=console)
         callbacks = [MetricsCallback(run_dir / METRICS_FILE, table), *extra_callbacks]
         trainer = GRPOTrainer(
