@@ -21,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT.parent / "shared" / "data" / "math_equivalence_dev.jsonl"
-if not DEFAULT.exists():
-    DEFAULT = Path("/work/shared/data/math_equivalence_dev.jsonl")
+if not DEFAULT.exists():  # the copy kept beside the plugin's tests
+    DEFAULT = ROOT / "plugins" / "math" / "tests" / "data" / "math_equivalence_dev.jsonl"
 
 
 def metrics(labels: list[bool], preds: list[bool]) -> dict[str, float | int]:

@@ -20,8 +20,8 @@ from grpo_core.engine import Engine
 TIMEOUT = 3.0
 ROOT = Path(__file__).resolve().parents[3]
 DEV = ROOT.parent / "shared" / "data" / "math_equivalence_dev.jsonl"
-if not DEV.exists():
-    DEV = Path("/work/shared/data/math_equivalence_dev.jsonl")
+if not DEV.exists():  # the copy kept beside the tests
+    DEV = Path(__file__).parent / "data" / "math_equivalence_dev.jsonl"
 
 
 def _unicode_noise(n: int, seed: int = 7) -> str:

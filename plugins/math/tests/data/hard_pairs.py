@@ -627,7 +627,12 @@ PAIRS += [
     ("b9-lists", "x = 1, x = 2, x = 3", "x \\in \\{1, 2\\}", F),
     ("b9-lists", "-1, \\frac{1}{2}", "\\frac{1}{2}, -1", T),
     ("b9-lists", "-1, \\frac{1}{2}", "1, -\\frac{1}{2}", F),
-    ("b9-lists", "\\frac{1 \\pm \\sqrt{5}}{2}", "\\frac{1+\\sqrt{5}}{2} \\text{ and } \\frac{1-\\sqrt{5}}{2}", T),
+    (
+        "b9-lists",
+        "\\frac{1 \\pm \\sqrt{5}}{2}",
+        "\\frac{1+\\sqrt{5}}{2} \\text{ and } \\frac{1-\\sqrt{5}}{2}",
+        T,
+    ),
     ("b9-lists", "\\frac{1 \\pm \\sqrt{5}}{2}", "\\frac{1+\\sqrt{5}}{2}", F),
     ("b9-lists", "2, 4, 6, 8", "2,4,6,8", T),
 ]
