@@ -154,3 +154,12 @@ def test_dev_set_through_grpo_score(tmp_path):
     ]
     assert len(scored) == len(rows) == 248
     assert not wrong, wrong
+
+
+def test_registering_the_plugin_imports_no_sympy():
+    code = (
+        "import sys, grpo_reward_math; from grpo_core.plugins import get_registry; get_registry(); "
+        "print(sorted(m for m in ('sympy', 'math_verify', 'latex2sympy2_extended') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
