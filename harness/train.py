@@ -112,6 +112,16 @@ def build_grpo_config(kwargs: dict[str, Any]):
         raise ConfigError(f"trainer: TRL's GRPOConfig rejects these settings: {exc}") from None
 
 
+def check_vllm_installed(mode: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            f"vllm.mode: {mode!r} needs vLLM in this environment (pip install -c constraints/gpu.txt "
+            "'grpo-core[vllm]'); use vllm.mode: off to generate with transformers"
+        )
+
+
 def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prepared:
     """Check verifiers, options, dataset columns and trainer settings; load no model."""
     engine = Engine(config.rewards, registry=registry)
@@ -122,6 +132,8 @@ def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prep
         if eval_rows:
             check_columns(eval_rows, required, where="data.eval")
         kwargs = trainer_arguments(config, engine)
+        if config.vllm.mode != "off":
+            check_vllm_installed(config.vllm.mode)
         build_grpo_config(kwargs)
     except BaseException:
         engine.close()
