@@ -30,7 +30,7 @@ from grpo_reward_math.extract import _is_prose, extract_answer, find_boxes, last
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 NORMALIZATION = NormalizationConfig(
-    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
+    basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
 )
 
 
@@ -53,9 +53,12 @@ _THOUSANDS_SPACE_RE = re.compile(r"^-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?$")
 _DECIMAL_COMMA_RE = re.compile(r"^-?\d+,\d+$")
 _PLAIN_DECIMAL_RE = re.compile(r"^[+-]?(\d*)\.(\d+)$")
 _PLAIN_NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
+# units after a value: a \\text{} group, words after a space ("12 meters"), or a unit abbreviation
+# written on ("5cm"); never letters glued to the number ("4abc" is a product)
 _TRAILING_WORDS_RE = re.compile(
-    r"(?<=[\d}\)])\s*(?:\\text\{[^{}]*\}|\\mbox\{[^{}]*\}|(?<![\\a-zA-Z])(?:[a-zA-Z]{3,}|cm|km|kg|mm|ml|ft|hr|mi)"
-    r"(?:\s+[a-zA-Z]{2,})*)\s*(?:\^\s*\{?\d\}?)?$"
+    r"(?:\s*\\(?:text|textnormal|textrm|textit|mathrm|mbox)\s*\{\s*(?!(?:or|and)\s*\})[^{}]*\}"
+    r"|(?<=[\d}\)])(?:\s+[a-zA-Z]{3,}(?:\s+[a-zA-Z]{2,})*|\s*(?:cm|km|kg|mm|ml|ft|hr|hrs)\b))"
+    r"\s*(?:\^\s*\{?\d\}?)?$"
 )
 _CURRENCY_RE = re.compile(r"\\\$|\$|€|£|¥|\\euro|\bdollars?\b|\bcents?\b|\byuan\b|\beuros?\b", re.IGNORECASE)
 _SPACING_RE = re.compile(

@@ -110,6 +110,10 @@ def test_hard_set_is_balanced_and_covers_every_form():
         ("\\{x \\mid x > 2\\}", "2", False),
         ("2", "\\text{two}", True),
         ("D", "\\text{(D) } 4", True),
+        ("4", "4abc", False),  # letters glued to a number are a product, not a unit
+        ("4abc", "4", False),
+        ("3", "3m", False),
+        ("5", "5cm", True),
         ("\\mathbb{R}", "\\text{all real numbers}", True),
         ("(-\\infty, \\infty)", "\\text{all real numbers}", True),
         ("\\emptyset", "\\text{no solution}", True),
