@@ -637,6 +637,30 @@ PAIRS += [
     ("b9-lists", "2, 4, 6, 8", "2,4,6,8", T),
 ]
 
+# -- tenth batch, written before tuning against it --------------------------------------------------------
+PAIRS += [
+    ("b10-mixed", "y = -3x + 7", "3x + y = 7", T),
+    ("b10-mixed", "y = -3x + 7", "3x + y = -7", F),
+    ("b10-mixed", "x^2 + y^2 = 4", "x^2 + y^2 - 4 = 0", T),
+    ("b10-mixed", "x \\in (-3, 3)", "|x| < 3", T),
+    ("b10-mixed", "x \\in (-3, 3)", "|x| \\le 3", F),
+    ("b10-mixed", "(-\\infty, -2] \\cup [2, \\infty)", "|x| \\ge 2", T),
+    ("b10-mixed", "g(x) = \\frac{1}{x}", "\\frac{1}{x}", T),
+    ("b10-mixed", "g(x) = \\frac{1}{x}", "x^{-2}", F),
+    ("b10-mixed", "\\frac{2}{\\sqrt{3}}", "\\frac{2\\sqrt{3}}{3}", T),
+    ("b10-mixed", "\\frac{2}{\\sqrt{3}}", "\\frac{\\sqrt{3}}{2}", F),
+    ("b10-mixed", "\\sqrt{2} + \\sqrt{3}", "\\sqrt{5 + 2\\sqrt{6}}", T),
+    ("b10-mixed", "\\sqrt{2} + \\sqrt{3}", "\\sqrt{5}", F),
+    ("b10-mixed", "\\frac{1}{3}", "33\\frac{1}{3}\\%", T),
+    ("b10-mixed", "\\frac{1}{3}", "33\\%", F),
+    ("b10-mixed", "1.5", "150\\%", T),
+    ("b10-mixed", "(1, 1, 1)", "\\begin{pmatrix} 1 \\\\ 1 \\\\ 1 \\end{pmatrix}", T),
+    ("b10-mixed", "(1, 1, 1)", "\\begin{pmatrix} 1 \\\\ 1 \\end{pmatrix}", F),
+    ("b10-mixed", "2^{3}\\cdot 3^{2}", "72", T),
+    ("b10-mixed", "2^{3}\\cdot 3^{2}", "36", F),
+    ("b10-mixed", "\\text{Yes}", "\\text{No}", F),
+]
+
 
 def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
