@@ -9,7 +9,7 @@ reasoning. Both paths score the same completions in the same run:
 
 - engine: ``grpo_core.Engine`` with the ``math`` verifier (process isolation, one worker per CPU,
   in-batch de-duplication by ``cache_key``); timed cold (including worker start-up) and warm
-  (a second engine whose pool has been started on a tiny warm-up batch, fresh cache).
+  (a second engine started with ``Engine.start()`` before timing, as a trainer does; fresh cache).
 - serial: the accuracy reward of open-r1 (``parse`` the gold and the completion, ``verify``) in
   one process, one completion after another, math-verify's default signal timeouts left on.
 
@@ -164,7 +164,7 @@ def engine_run(rows: list[dict], timeout: float, warm: bool) -> tuple[float, lis
 
     with Engine([{"verifier": "math", "timeout": timeout}]) as engine:
         if warm:
-            engine.score([{"prompt": "", "completion": f"\\boxed{{{i}}}", "answer": "1"} for i in range(8)])
+            engine.start()  # workers started and the verifier set up in each, as a trainer does
         started = time.perf_counter()
         result = engine.score(rows)
         elapsed = time.perf_counter() - started

@@ -183,9 +183,11 @@ class Engine:
                 )
             )
         preload = {
-            type(b.verifier).__module__
+            module
             for b in self.bound
-            if b.verifier.isolation is Isolation.PROCESS and type(b.verifier).__module__ != "__main__"
+            if b.verifier.isolation is Isolation.PROCESS
+            for module in (type(b.verifier).__module__, *type(b.verifier).worker_preload)
+            if module != "__main__"
         }
         self._pool = (
             WorkerPool(workers, preload=preload, memory_limit_mb=worker_memory_mb)
@@ -380,6 +382,21 @@ class Engine:
         return [item for chunk in results for item in chunk]
 
     # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Engine:
+        """Start the worker processes and set up every verifier now, not on the first batch.
+
+        Trainers call this before the first step so step 1 does not pay for process start-up and
+        heavy imports. Inline and async verifiers run ``setup()`` here too.
+        """
+        for bound in self.bound:
+            if bound.verifier.isolation is Isolation.PROCESS:
+                assert self._pool is not None
+                self._pool.warm_up(type(bound.verifier), bound.options_dict)
+            elif not bound.ready:
+                bound.verifier.setup()
+                bound.ready = True
+        return self
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

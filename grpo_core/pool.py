@@ -8,6 +8,7 @@ used: they do not work off the main thread, where trainers call rewards.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import multiprocessing
 import os
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from grpo_core.verifier import Score, Verifier
-from grpo_core.worker import init_worker, run_score
+from grpo_core.worker import init_worker, run_score, warm_worker
 
 START_METHOD_ENV = "GRPO_WORKER_START_METHOD"
 
@@ -108,6 +109,17 @@ class WorkerPool:
             return Score.error(f"worker process died (exit code {exc.exitcode})", exitcode=exc.exitcode), 0.0
         except Exception as exc:  # pickling failures, a broken pool
             return Score.error(f"worker failure: {type(exc).__name__}: {exc}"), 0.0
+
+    def warm_up(self, cls: type[Verifier], options: dict[str, Any], timeout: float = 120.0) -> None:
+        """Start every worker and build ``cls`` in each (imports, ``setup()``) before real work.
+
+        Best effort: a worker that fails here is replaced, and scoring reports its own errors.
+        """
+        futures = [
+            self._get_pool().schedule(warm_worker, args=(cls, options), timeout=timeout)
+            for _ in range(self.workers)
+        ]
+        concurrent.futures.wait(futures, timeout=timeout)
 
     def close(self) -> None:
         with self._lock:

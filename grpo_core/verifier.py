@@ -120,6 +120,11 @@ class Verifier:
     columns: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = Isolation.INLINE
     default_timeout: ClassVar[float] = 10.0
+    #: process verifiers: extra modules the workers' fork server imports before forking, besides
+    #: the verifier's own module. Importing runs module code once, so a module that warms caches
+    #: (parses sample inputs, fills tables) makes every worker start warm. Such a module must not
+    #: raise: the fork server only tolerates ImportError.
+    worker_preload: ClassVar[tuple[str, ...]] = ()
     #: async verifiers: most samples handed to one ``score_batch`` call.
     max_batch_size: ClassVar[int] = 64
     #: async verifiers: most ``score_batch`` calls in flight at once.
@@ -146,7 +151,11 @@ class Verifier:
         return list(await asyncio.gather(*(self.ascore(sample) for sample in samples)))
 
     def cache_key(self, sample: Sample) -> Hashable | None:
-        """Equal keys promise equal scores, so the engine scores them once. ``None``: no caching."""
+        """Equal keys promise equal scores, so the engine scores them once. ``None``: no caching.
+
+        It runs in the engine's own process with no time limit, even for ``process`` verifiers:
+        keep it cheap and linear in the input (string work, no parsing that can explode).
+        """
         return None
 
     @classmethod

@@ -6,7 +6,9 @@ the verifiers' modules were preloaded, so it is ready in milliseconds.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import time
 import traceback
 from typing import Any
@@ -30,6 +32,8 @@ def _verifier(cls: type[Verifier], options: dict[str, Any]) -> Verifier:
     key = (cls, json.dumps(options, sort_keys=True, default=str))
     verifier = _instances.get(key)
     if verifier is None:
+        for module in cls.worker_preload:  # already imported when the fork server preloaded it
+            importlib.import_module(module)
         verifier = cls(options)
         verifier.setup()
         _instances[key] = verifier
@@ -45,3 +49,11 @@ def run_score(cls: type[Verifier], options: dict[str, Any], sample: dict[str, An
         tb = traceback.format_exc(limit=-3)
         result = Score.error(f"{type(exc).__name__}: {exc}", traceback=tb)
     return result, time.perf_counter() - started
+
+
+def warm_worker(cls: type[Verifier], options: dict[str, Any], hold_s: float = 0.2) -> int:
+    """Build the verifier in this worker; holding briefly lets the other warm-up tasks reach the
+    other workers instead of queueing behind this one."""
+    _verifier(cls, options)
+    time.sleep(hold_s)
+    return os.getpid()

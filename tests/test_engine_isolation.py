@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -171,3 +173,29 @@ def test_workers_are_recycled_after_max_tasks():
     finally:
         pool.close()
     assert seen[0] == seen[1] and seen[2] == seen[3] and seen[0] != seen[2]
+
+
+def test_start_warms_every_worker_before_the_first_batch(registry, tmp_path):
+    log = tmp_path / "setup.log"
+    spec = {"verifier": "setup_logger", "options": {"log": str(log)}}
+    with Engine([spec], registry=registry, workers=2) as engine:
+        engine.start()
+        assert len(set(log.read_text().split())) == 2  # setup() ran once in each of the two workers
+        assert engine.score(rows("x")).values("setup_logger") == [1.0]
+    assert len(log.read_text().split()) == 2  # and not again for the first batch
+
+
+PRELOAD_SCRIPT = """
+from grpo_core import Engine
+with Engine([{"verifier": "preloaded"}], workers=1) as engine:
+    print(engine.score([{"completion": "x"}]).scores["preloaded"][0].details["warm"])
+"""
+
+
+def test_worker_preload_modules_are_imported_by_the_fork_server():
+    # A fresh interpreter: the fork server is per process and reads its preload list once.
+    result = subprocess.run(
+        [sys.executable, "-c", PRELOAD_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

@@ -77,3 +77,18 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]  # a restart would have logged 1..6 again
     state = json.loads((tmp_path / "run" / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+
+
+def test_lora_run_saves_an_adapter(tmp_path):
+    config = load_config(
+        None,
+        [
+            f"output_dir={tmp_path / 'run'}",
+            "trainer.max_steps=2",
+            "data.size=64",
+            "model.lora={r: 4, alpha: 8, dropout: 0.0}",
+        ],
+    )
+    summary = train(config, console=quiet_console())
+    assert summary["steps"] == 2
+    assert (tmp_path / "run" / "final" / "adapter_config.json").is_file()

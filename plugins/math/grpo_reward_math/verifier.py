@@ -7,7 +7,6 @@ timeouts disabled). sympy, latex2sympy2_extended and math_verify are imported in
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Hashable
 from typing import Any, ClassVar, Literal
 
@@ -23,20 +22,6 @@ from grpo_reward_math.extract import (
     has_hedge,
     normalize_key,
 )
-
-
-def _imported_by_forkserver() -> bool:
-    """True while the engine's fork server preloads this module (it imports the verifiers' modules
-    before forking workers): the one place where importing sympy eagerly pays off."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "main" and code.co_filename.replace("\\", "/").endswith(
-            "multiprocessing/forkserver.py"
-        ):
-            return True
-        frame = frame.f_back
-    return False
 
 
 class MathOptions(VerifierOptions):
@@ -85,6 +70,8 @@ class MathVerifier(Verifier):
     isolation: ClassVar[Isolation] = Isolation.PROCESS
     default_timeout: ClassVar[float] = 5.0
     Options: ClassVar[type[VerifierOptions]] = MathOptions
+    # Imported once in the workers' fork server: sympy and the LaTeX parser start warm in every worker.
+    worker_preload: ClassVar[tuple[str, ...]] = ("grpo_reward_math.warmup",)
 
     options: MathOptions
 
@@ -216,12 +203,3 @@ class MathVerifier(Verifier):
         if verdict.reason:
             details["reason"] = verdict.reason
         return Score.ok(verdict.value, **details)
-
-
-if _imported_by_forkserver():  # pragma: no cover - runs inside the fork server process
-    try:
-        from grpo_reward_math import equivalence as _equivalence
-
-        _equivalence.warm_up()
-    except Exception:
-        pass
