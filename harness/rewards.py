@@ -13,6 +13,7 @@ The engine's figures for the batch (status counts, latency, cache hits) go to ``
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,10 +69,13 @@ def make_reward_function(engine: Engine, name: str, *, log_details: bool = True)
         log_extra = kwargs.get("log_extra")
         columns = {k: v for k, v in kwargs.items() if k not in TRL_KWARGS}
         samples = build_samples(prompts, completions, columns)
+        started = time.perf_counter()
         scores, metrics = await engine.score_verifier(name, samples)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         if log_metric is not None:
             for key, value in batch_metrics(name, metrics).items():
                 log_metric(key, value)
+            log_metric(f"verifiers/{name}/batch_ms", elapsed_ms)
         if log_extra is not None and log_details:
             log_extra(f"{name}/status", [score.status.value for score in scores])
             log_extra(f"{name}/details", [_details_text(score) for score in scores])
