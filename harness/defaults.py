@@ -24,6 +24,7 @@ rewards:
   - verifier: math
     weight: 2.0
     options: {extraction_priority: [answer_tag]}   # the R1 template's <answer>...</answer>
+    timeout: 30                # generous: the first samples also pay for the workers' sympy import
   - verifier: format
     weight: 1.0
     options: {mode: soft, think_prefilled: true}

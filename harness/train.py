@@ -134,7 +134,14 @@ def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prep
         kwargs = trainer_arguments(config, engine)
         if config.vllm.mode != "off":
             check_vllm_installed(config.vllm.mode)
-        build_grpo_config(kwargs)
+        args = build_grpo_config(kwargs)
+        prompts_per_batch = args.generation_batch_size // args.num_generations
+        if len(train_rows) < prompts_per_batch:
+            raise ConfigError(
+                f"data: {len(train_rows)} training row(s), but one generation batch needs {prompts_per_batch} "
+                "prompts (generation_batch_size / num_generations); raise data.size/limit or lower "
+                "trainer.per_device_train_batch_size"
+            )
     except BaseException:
         engine.close()
         raise

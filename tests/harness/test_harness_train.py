@@ -33,6 +33,8 @@ def test_preflight_reports_bad_verifier_options_and_batch_sizes(tmp_path):
         preflight(load_config(None, ["rewards.1.options.mode=loose"]))
     with pytest.raises(ConfigError, match="divisible by num_generations"):
         preflight(load_config(None, ["trainer.num_generations=7"]))
+    with pytest.raises(ConfigError, match=r"1 training row\(s\), but one generation batch needs 4 prompts"):
+        preflight(load_config(None, ["data.size=65"]))
 
 
 def test_tiny_run_learns_with_math_and_format(tmp_path):
@@ -49,7 +51,10 @@ def test_tiny_run_learns_with_math_and_format(tmp_path):
     first = sum(r["reward"] for r in rows[:2]) / 2
     last = sum(r["reward"] for r in rows[-2:]) / 2
     assert last > first + 0.5, (first, last)
-    assert rows[-1]["rewards/format/mean"] > 0.8
+    for name in ("math", "format"):  # both verifiers contribute to the rise
+        early = sum(r[f"rewards/{name}/mean"] for r in rows[:2]) / 2
+        late = sum(r[f"rewards/{name}/mean"] for r in rows[-2:]) / 2
+        assert late > early + 0.05, (name, early, late)
     assert summary["last"]["reward"] > summary["first"]["reward"]
     assert (run_dir / "final" / "model.safetensors").is_file()
     assert (run_dir / "final" / "tokenizer.json").is_file()
@@ -85,7 +90,7 @@ def test_lora_run_saves_an_adapter(tmp_path):
         [
             f"output_dir={tmp_path / 'run'}",
             "trainer.max_steps=2",
-            "data.size=64",
+            "data.size=200",
             "model.lora={r: 4, alpha: 8, dropout: 0.0}",
         ],
     )
