@@ -139,8 +139,8 @@ def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prep
         if len(train_rows) < prompts_per_batch:
             raise ConfigError(
                 f"data: {len(train_rows)} training row(s), but one generation batch needs "
-                f"{prompts_per_batch} prompts (generation_batch_size / num_generations); raise data.size/limit or lower "
-                "trainer.per_device_train_batch_size"
+                f"{prompts_per_batch} prompts (generation_batch_size / num_generations); "
+                "raise data.size/limit or lower trainer.per_device_train_batch_size"
             )
     except BaseException:
         engine.close()
