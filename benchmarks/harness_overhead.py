@@ -85,6 +85,8 @@ def run(mode: str, steps: int, warmup: int) -> tuple[float, list[float]]:
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+    if mode == "plugin" and hasattr(prepared.engine, "start"):
+        prepared.engine.start()
     try:
         trainer.train()
     finally:

@@ -296,6 +296,9 @@ def run_training(
         )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
+        start = getattr(prepared.engine, "start", None)
+        if start is not None:  # workers up and verifiers set up before step 1, not during it
+            start()
         with table:
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final_dir = run_dir / FINAL_DIR
