@@ -7,7 +7,7 @@ PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo score-demo test lint format bench clean
 
 $(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS)
 
 install: $(STAMP)
 
-## The main job on the embedded default.
+## The main job on the embedded default: a tiny GRPO run on CPU with the math and format plugins.
 demo: install
+	$(BIN)/grpo train
+
+## Score the bundled R1-style completions with the format verifiers.
+score-demo: install
 	$(BIN)/grpo score examples/data/r1_format_sample.jsonl --reward format --reward tag_count=0.5 \
-		-o runs/demo/scored.jsonl --summary-json runs/demo/summary.json
+		-o runs/score-demo/scored.jsonl --summary-json runs/score-demo/summary.json
 
 ## The whole test suite (root tests and every plugin's tests).
 test: install
@@ -36,7 +40,9 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/engine_overhead.py
+	$(BIN)/python benchmarks/math_throughput.py
 	$(BIN)/python benchmarks/sandbox_throughput.py
+	$(BIN)/python benchmarks/harness_overhead.py
 
 clean:
 	rm -rf $(VENV) runs
