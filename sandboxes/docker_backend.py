@@ -183,6 +183,19 @@ def docker_client(timeout: float = 60):
     return client
 
 
+def docker_unavailable_reason(image: str = DEFAULT_IMAGE, timeout: float = 10) -> str | None:
+    """Why the Docker backend cannot run jobs here (no engine, no image), or None when it can."""
+    try:
+        client = docker_client(timeout=timeout)
+    except SandboxUnavailable as exc:
+        return str(exc)
+    try:
+        client.images.get(image)
+    except Exception:
+        return f"sandbox image {image} is not built (grpo sandbox build --offline)"
+    return None
+
+
 def reap_stale(client, *, everything_of_this_host: bool = False) -> int:
     """Remove sandbox containers whose owner process is gone (this host) or whose expiry passed."""
     removed = 0

@@ -8,18 +8,10 @@ import pytest
 
 
 def require_docker() -> None:
-    from sandboxes.docker_backend import docker_client
-    from sandboxes.images import DEFAULT_IMAGE
+    """Skip (or, in CI, fail) when no Docker engine or no sandbox image is available."""
+    from sandboxes.docker_backend import docker_unavailable_reason
 
-    why = None
-    try:
-        client = docker_client(timeout=10)
-        try:
-            client.images.get(DEFAULT_IMAGE)
-        except Exception:
-            why = f"sandbox image {DEFAULT_IMAGE} is not built (grpo sandbox build --offline)"
-    except Exception as exc:
-        why = f"no Docker engine: {exc}"
+    why = docker_unavailable_reason()
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"CI requires Docker for the code verifier tests: {why}")
