@@ -9,7 +9,6 @@ One sample that hangs, raises or kills its process affects only its own score.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
@@ -195,8 +194,9 @@ class Engine:
             else None
         )
         self.metrics: dict[str, VerifierMetrics] = {b.name: VerifierMetrics(b.name) for b in self.bound}
-        self._loops = threading.local()
-        self._all_loops: list[asyncio.AbstractEventLoop] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
 
     @staticmethod
     def _spec(raw: RewardSpec | Mapping[str, Any], index: int) -> RewardSpec:
@@ -230,22 +230,23 @@ class Engine:
 
     # -- scoring -------------------------------------------------------------------------------
     def score(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
-        """Synchronous wrapper of :meth:`score_async` (usable inside a running event loop too)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self._run_sync(samples)
-        with concurrent.futures.ThreadPoolExecutor(1) as executor:
-            return executor.submit(self._run_sync, samples).result()
+        """Synchronous wrapper of :meth:`score_async`; callable from any thread or a running loop.
 
-    def _run_sync(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
-        """Run on this thread's own event loop, kept for the engine's life (async verifiers may hold
-        loop-bound clients). Not ``asyncio.run``: its SIGINT bookkeeping reprs the whole result."""
-        loop = getattr(self._loops, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = self._loops.loop = asyncio.new_event_loop()
-            self._all_loops.append(loop)
-        return loop.run_until_complete(self.score_async(samples))
+        Batches run on one event loop owned by the engine (in a background thread) for the engine's
+        whole life: async verifiers may hold loop-bound clients, and nothing leaks per call. Not
+        ``asyncio.run``: its SIGINT bookkeeping reprs the whole result.
+        """
+        future = asyncio.run_coroutine_threadsafe(self.score_async(samples), self._event_loop())
+        return future.result()
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="grpo-engine-loop", daemon=True)
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
 
     async def score_async(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
@@ -340,7 +341,11 @@ class Engine:
                 )
             )
         if not bound.ready:
-            bound.verifier.setup()
+            try:
+                bound.verifier.setup()
+            except Exception as exc:  # retried next batch; this batch's samples carry the reason
+                error = Score.error(f"setup() failed: {type(exc).__name__}: {exc}")
+                return [(error, 0.0)] * len(samples)
             bound.ready = True
         if isolation is Isolation.ASYNC:
             return await self._execute_async(bound, samples)
@@ -356,30 +361,43 @@ class Engine:
         return score, time.perf_counter() - started
 
     async def _execute_async(self, bound: BoundVerifier, samples: list[Sample]) -> list[tuple[Score, float]]:
-        """Batches of ``max_batch_size``, ``max_concurrency`` in flight; the timeout bounds each call."""
+        """A verifier that overrides ``score_batch`` gets chunks of ``max_batch_size``, at most
+        ``max_concurrency`` in flight, the timeout bounding each call; otherwise each sample's
+        ``ascore`` runs on its own with its own timeout, so one slow sample never fails others."""
         verifier = bound.verifier
+        if type(verifier).score_batch is Verifier.score_batch:
+            semaphore = asyncio.Semaphore(max(1, verifier.max_concurrency * verifier.max_batch_size))
+            singles = await asyncio.gather(*(self._run_async_call(bound, [s], semaphore) for s in samples))
+            return [result for (result,) in singles]
         size = max(1, verifier.max_batch_size)
         semaphore = asyncio.Semaphore(max(1, verifier.max_concurrency))
-
-        async def run_chunk(chunk: list[Sample]) -> list[tuple[Score, float]]:
-            async with semaphore:
-                started = time.perf_counter()
-                try:
-                    raw = await asyncio.wait_for(verifier.score_batch(chunk), bound.timeout)
-                except TimeoutError:
-                    return [(Score.timeout(bound.timeout), bound.timeout)] * len(chunk)
-                except Exception as exc:
-                    error = Score.error(f"{type(exc).__name__}: {exc}")
-                    return [(error, time.perf_counter() - started)] * len(chunk)
-                elapsed = (time.perf_counter() - started) / len(chunk)
-                if len(raw) != len(chunk):
-                    error = Score.error(f"score_batch returned {len(raw)} results for {len(chunk)} samples")
-                    return [(error, elapsed)] * len(chunk)
-                return [(to_score(r), elapsed) for r in raw]
-
         chunks = [samples[i : i + size] for i in range(0, len(samples), size)]
-        results = await asyncio.gather(*(run_chunk(chunk) for chunk in chunks))
+        results = await asyncio.gather(
+            *(self._run_async_call(bound, chunk, semaphore, True) for chunk in chunks)
+        )
         return [item for chunk in results for item in chunk]
+
+    @staticmethod
+    async def _run_async_call(
+        bound: BoundVerifier, chunk: list[Sample], semaphore: asyncio.Semaphore, batch: bool = False
+    ) -> list[tuple[Score, float]]:
+        verifier = bound.verifier
+        async with semaphore:
+            started = time.perf_counter()
+            try:
+                call = verifier.score_batch(chunk) if batch else verifier.ascore(chunk[0])
+                result = await asyncio.wait_for(call, bound.timeout)
+                raw = list(result) if batch else [result]
+            except TimeoutError:
+                return [(Score.timeout(bound.timeout), bound.timeout)] * len(chunk)
+            except Exception as exc:
+                error = Score.error(f"{type(exc).__name__}: {exc}")
+                return [(error, time.perf_counter() - started)] * len(chunk)
+        elapsed = (time.perf_counter() - started) / len(chunk)
+        if len(raw) != len(chunk):
+            error = Score.error(f"score_batch returned {len(raw)} results for {len(chunk)} samples")
+            return [(error, elapsed)] * len(chunk)
+        return [(to_score(r), elapsed) for r in raw]
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Engine:
@@ -400,10 +418,12 @@ class Engine:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
-        for loop in self._all_loops:
-            if not loop.is_closed() and not loop.is_running():
-                loop.close()
-        self._all_loops.clear()
+        with self._loop_lock:
+            loop, thread, self._loop, self._loop_thread = self._loop, self._loop_thread, None, None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -99,7 +99,9 @@ class WorkerPool:
             future = self._get_pool().schedule(run_score, args=(cls, options, sample), timeout=timeout)
         except RuntimeError:  # the pool broke between the check and the call: start a new one
             with self._lock:
-                self._pool = None
+                broken, self._pool = self._pool, None
+            if broken is not None:
+                broken.stop()
             future = self._get_pool().schedule(run_score, args=(cls, options, sample), timeout=timeout)
         try:
             return await asyncio.wrap_future(future)
@@ -107,7 +109,10 @@ class WorkerPool:
             return Score.timeout(timeout), timeout
         except ProcessExpired as exc:
             return Score.error(f"worker process died (exit code {exc.exitcode})", exitcode=exc.exitcode), 0.0
-        except Exception as exc:  # pickling failures, a broken pool
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:  # pickling failures, a broken pool, SystemExit sent back
             return Score.error(f"worker failure: {type(exc).__name__}: {exc}"), 0.0
 
     def warm_up(self, cls: type[Verifier], options: dict[str, Any], timeout: float = 120.0) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import numbers
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -94,9 +95,7 @@ def to_score(result: Any) -> Score:
         return result
     if result is None:
         return Score.not_applicable()
-    if isinstance(result, bool):
-        return Score.ok(float(result))
-    if isinstance(result, (int, float)):
+    if isinstance(result, numbers.Real):  # bool, int, float, numpy scalars
         try:
             return Score.ok(float(result))
         except ValueError as exc:
@@ -147,8 +146,14 @@ class Verifier:
         return self.score(sample)
 
     async def score_batch(self, samples: Sequence[Sample]) -> list[Score | float | None]:
-        """Score several samples in one call; async verifiers override this to batch real work."""
-        return list(await asyncio.gather(*(self.ascore(sample) for sample in samples)))
+        """Score several samples in one call; async verifiers override this to batch real work.
+
+        (The engine calls ``ascore`` per sample, each with its own timeout, unless this is
+        overridden.) One sample's exception becomes its own error score here."""
+        results = await asyncio.gather(*(self.ascore(sample) for sample in samples), return_exceptions=True)
+        return [
+            Score.error(f"{type(r).__name__}: {r}") if isinstance(r, BaseException) else r for r in results
+        ]
 
     def cache_key(self, sample: Sample) -> Hashable | None:
         """Equal keys promise equal scores, so the engine scores them once. ``None``: no caching.

@@ -45,7 +45,7 @@ def run_score(cls: type[Verifier], options: dict[str, Any], sample: dict[str, An
     started = time.perf_counter()
     try:
         result = to_score(_verifier(cls, options).score(Sample(sample)))
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt from verifier code too: one sample only
         tb = traceback.format_exc(limit=-3)
         result = Score.error(f"{type(exc).__name__}: {exc}", traceback=tb)
     return result, time.perf_counter() - started

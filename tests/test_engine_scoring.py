@@ -140,3 +140,56 @@ def test_non_mapping_sample_is_a_clear_error(registry):
         pytest.raises(TypeError, match="sample 0 is a str"),
     ):
         engine.score(["1"])
+
+
+def test_async_samples_fail_alone(registry):
+    with Engine([{"verifier": "async_per_sample"}], registry=registry) as engine:
+        result = engine.score(rows("ok", "hang", "raise", "ok"))
+    assert [s.status for s in result.scores["async_per_sample"]] == [
+        Status.OK,
+        Status.TIMEOUT,
+        Status.ERROR,
+        Status.OK,
+    ]
+
+
+def test_batch_verifier_returning_garbage_is_an_error_not_a_crash(registry):
+    specs = [{"verifier": "async_forgets_return"}, {"verifier": "inline_echo"}]
+    with Engine(specs, registry=registry) as engine:
+        result = engine.score(rows("1"))
+    assert result.scores["async_forgets_return"][0].status is Status.ERROR
+    assert result.values("inline_echo") == [1.0]
+
+
+def test_failing_setup_is_an_error_for_that_verifier_only(registry):
+    specs = [{"verifier": "broken_setup"}, {"verifier": "inline_echo"}]
+    with Engine(specs, registry=registry) as engine:
+        result = engine.score(rows("1"))
+    broken = result.scores["broken_setup"][0]
+    assert broken.status is Status.ERROR and "model file missing" in broken.details["error"]
+    assert result.values("inline_echo") == [1.0]
+
+
+def test_numpy_scalars_are_rewards():
+    np = pytest.importorskip("numpy")
+    from grpo_core.verifier import to_score
+
+    assert to_score(np.float32(0.5)).value == 0.5
+    assert to_score(np.int64(1)).status is Status.OK
+
+
+def test_repeated_sync_calls_inside_a_running_loop_share_one_loop(registry):
+    import asyncio
+    import threading
+
+    with Engine([{"verifier": "inline_echo"}], registry=registry) as engine:
+
+        async def main():
+            for _ in range(50):
+                engine.score(rows("1"))
+
+        before = threading.active_count()
+        asyncio.run(main())
+        assert threading.active_count() <= before + 1  # the engine's one loop thread at most
+        assert engine.score(rows("0.5")).values("inline_echo") == [0.5]
+    assert threading.active_count() <= before
