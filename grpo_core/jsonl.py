@@ -22,8 +22,14 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{number}: not UTF-8 text (byte {exc.start + 1}); re-encode the file"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -47,6 +53,7 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -54,9 +61,26 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def json_line(row: Mapping[str, Any]) -> str:
+    """One JSON line; rows holding text UTF-8 cannot encode (a lone surrogate from a completion cut
+    mid-emoji) are written with ASCII escapes instead of failing the whole file."""
+    line = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(row, ensure_ascii=True, default=str)
+    return line
+
+
 def write_jsonl(handle: IO[str], rows: Iterable[Mapping[str, Any]]) -> None:
     for row in rows:
-        handle.write(json.dumps(row, ensure_ascii=False, default=str))
+        handle.write(json_line(row))
         handle.write("\n")
 
 

@@ -9,6 +9,7 @@ something wrong is recorded (by name, with the error) and the others still load.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,15 +48,20 @@ class PluginInfo:
         }
 
 
+def _normalise(name: str) -> str:
+    """PEP 503 spelling, so ``grpo_reward_math`` and ``grpo-reward-math`` name the same plugin."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _env_list(name: str) -> set[str] | None:
     raw = os.environ.get(name)
     if raw is None:
         return None
-    return {item.strip() for item in raw.split(",") if item.strip()}
+    return {_normalise(item.strip()) for item in raw.split(",") if item.strip()}
 
 
 def _plugin_selected(entry_point_name: str, distribution: str | None) -> bool:
-    names = {entry_point_name, *([distribution] if distribution else [])}
+    names = {_normalise(n) for n in (entry_point_name, distribution) if n}
     allow = _env_list(LOAD_ENV)
     if allow is not None and not names & allow:
         return False
@@ -90,12 +96,18 @@ class PluginRegistry:
         return registry
 
     def load_entry_points(self, group: str = hookspecs.ENTRY_POINT_GROUP) -> None:
-        seen: set[str] = set()
+        seen: dict[str, str | None] = {}
         for entry_point in sorted(metadata.entry_points(group=group), key=lambda ep: ep.name):
-            if entry_point.name in seen:  # the same dist visible twice on sys.path
-                continue
-            seen.add(entry_point.name)
             distribution, version = _entry_point_distribution(entry_point)
+            if entry_point.name in seen:
+                first = seen[entry_point.name]
+                if distribution != first and entry_point.name in self.plugins:
+                    self.plugins[entry_point.name].errors.append(
+                        f"entry point {entry_point.name!r} is also declared by {distribution!r}; "
+                        f"kept {first!r}, ignored the other (uninstall one)"
+                    )
+                continue  # otherwise the same distribution visible twice on sys.path
+            seen[entry_point.name] = distribution
             if not _plugin_selected(entry_point.name, distribution):
                 continue
             info = PluginInfo(entry_point.name, distribution, version)

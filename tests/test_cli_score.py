@@ -178,3 +178,19 @@ def test_progress_and_batches_on_long_inputs(tmp_path):
     result = runner.invoke(app, ["score", str(path), "-r", "format", "--batch-size", "500", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == 2100
+
+
+def test_group_labels_of_any_json_type_and_ungrouped_rows(tmp_path):
+    rows = [
+        {"completion": "<think>w</think><answer>1</answer>", "group": [1, "a"]},
+        {"completion": "<think>w</think><answer>1</answer>", "group": [1, "a"]},
+        {"completion": "no tags"},
+        {"completion": "<think>w</think><answer>1</answer>"},
+    ]
+    path = write_rows(tmp_path / "rows.jsonl", rows)
+    summary_path = tmp_path / "summary.json"
+    result = runner.invoke(app, ["score", str(path), "-r", "format", "--summary-json", str(summary_path)])
+    assert result.exit_code == 0, result.output
+    groups = json.loads(summary_path.read_text())["groups"]
+    # one real group (flat) plus two rows that are groups of their own (each trivially flat)
+    assert groups == {"count": 3, "zero_std_fraction": 1.0}

@@ -62,3 +62,26 @@ def test_add_plugin_by_hand():
     info = registry.add_plugin(grpo_throwaway, "mine")
     assert "misbehaving" in info.verifiers
     assert registry.verifier_class("misbehaving").name == "misbehaving"
+
+
+def test_switches_accept_either_spelling_of_a_distribution(monkeypatch):
+    monkeypatch.setenv("GRPO_DISABLE_PLUGINS", "GRPO_Reward.Format")
+    assert "format" not in PluginRegistry.from_entry_points().plugins
+
+
+def test_two_distributions_claiming_one_entry_point_name_is_reported(monkeypatch):
+    from importlib import metadata
+
+    real = metadata.entry_points(group="grpo")
+    fmt = next(ep for ep in real if ep.name == "format")
+
+    class OtherDist:
+        metadata = {"Name": "grpo-reward-format-fork"}
+        version = "9.9"
+
+    clash = metadata.EntryPoint("format", "grpo_reward_length", "grpo")
+    clash = clash._for(OtherDist())
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [fmt, clash])
+    registry = PluginRegistry.from_entry_points()
+    assert "also declared by 'grpo-reward-format-fork'" in registry.errors()["format"][0]
+    assert registry.plugins["format"].distribution == "grpo-reward-format"

@@ -102,6 +102,25 @@ def check_rows(path: Path, rows: list[tuple[int, dict[str, Any]]], engine: Engin
             )
 
 
+def group_labels(rows: list[dict[str, Any]]) -> list[Any] | None:
+    """One hashable group label per row, or None when no row names a group.
+
+    A row without ``group`` is a group of its own (never lumped with other ungrouped rows);
+    list/object labels are compared by their JSON text.
+    """
+    if not any("group" in row for row in rows):
+        return None
+    labels: list[Any] = []
+    for index, row in enumerate(rows):
+        if "group" not in row:
+            labels.append(("ungrouped row", index))
+        elif isinstance(row["group"], (list, dict)):
+            labels.append(json.dumps(row["group"], sort_keys=True))
+        else:
+            labels.append(row["group"])
+    return labels
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -177,22 +196,22 @@ def score_command(
                     for name in engine.names:
                         values[name].extend(result.values(name))
                     progress.advance(task, len(chunk))
-            groups = [row.get("group") for row in scored] if any("group" in row for row in scored) else None
-            summary = build_summary(
-                engine.metrics,
-                engine.weights,
-                [row["reward"] for row in scored],
-                values,
-                groups,
-                elapsed_s=time.perf_counter() - started,
-            )
-        summary["input"] = str(input_path)
+            elapsed = time.perf_counter() - started
         if to_stdout:
             write_jsonl(sys.stdout, scored)
             sys.stdout.flush()
         elif output is not None:
             with atomic_writer(output) as handle:
                 write_jsonl(handle, scored)
+        summary = build_summary(
+            engine.metrics,
+            engine.weights,
+            [row["reward"] for row in scored],
+            values,
+            group_labels(scored),
+            elapsed_s=elapsed,
+        )
+        summary["input"] = str(input_path)
         if summary_json is not None:
             write_json_atomic(summary_json, summary)
     render_summary(console, summary)
