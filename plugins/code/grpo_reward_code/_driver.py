@@ -5,15 +5,20 @@ It reads its instructions from stdin (JSON: a nonce, the test spec, options) so 
 outputs are never files the program could read, makes itself non-dumpable (a child cannot read its
 memory), runs the tests and reports each outcome as a line ``<nonce> <json>`` on a private copy of
 stdout. A program that exits early never produces the final ``done`` line, so it cannot fake a pass.
+The program never runs in this process: ``assert``/``call`` run it in a child (``--child``) that never
+sees the nonce, the reporter or (``call``) the expected values; stdio runs it per case as a command.
 
 Formats:
-- ``assert``: solution + test code in one namespace; top-level ``assert`` statements (of the module
-  and of a ``check`` function's body) are counted one by one; ``check(entry_point)`` is called when
-  the tests define ``check``.
-- ``call``: call ``fn_name`` (or ``Solution().fn_name``) with each case's JSON args; compare to
-  ``expected`` (tuples as lists, floats within the tolerance).
+- ``assert``: solution + test code in one namespace (in the child); top-level ``assert`` statements (of
+  the module and of a ``check`` function's body) are reported one by one and counted here (residual
+  risk: code in the child can tamper with that reporting; see the plugin README).
+  ``check(entry_point)`` is called when the tests define ``check``.
+- ``call``: the child calls ``fn_name`` (or ``Solution().fn_name``) with each case's JSON args and
+  returns the JSON-encoded result; here it is compared to ``expected`` (tuples as lists, floats within
+  the tolerance, integers exactly; a result that is not JSON-serialisable fails).
 - ``stdio``: run the program once per case with the case's input; compare normalised output (trailing
-  whitespace ignored, exact line count, numeric tokens within the tolerance).
+  whitespace ignored, exact line count, float tokens of the expected output within the tolerance,
+  other tokens exactly).
 """
 
 import contextlib
@@ -87,8 +92,11 @@ def _close(a, b, tol):
     if isinstance(a, bool) or isinstance(b, bool):
         return a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        if tol is None:
+        # the tolerance is for floats only: integers (of any size) compare exactly
+        if tol is None or not (isinstance(a, float) or isinstance(b, float)):
             return a == b
+        if a != a or b != b:  # NaN equals NaN here
+            return a != a and b != b
         return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
@@ -167,40 +175,168 @@ class _CountAsserts:
         return tree
 
 
-def run_assert(spec, reporter, program):
-    tests = spec.get("code", "")
-    entry_point = spec.get("entry_point")
-    counter = _CountAsserts()
-    tree = counter.run(tests)
-    reporter.emit(total=max(counter.count, 1))
+# -- the program's own process -------------------------------------------------------------------
+# ``assert`` and ``call`` run the program in a child process (this file, ``--child <fd>``). The child
+# never sees the nonce, the reporter or (``call``) the expected values: it reports raw outcomes as JSON
+# lines on a private pipe and this parent counts and compares them. The parent is non-dumpable, so the
+# child (same user) cannot read its memory or its /proc fds.
+_MAX_LINE = 64 << 20
+
+
+class _Child:
+    def __init__(self, request):
+        import subprocess
+
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--child", str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
+            close_fds=True,
+            start_new_session=True,
+        )
+        os.close(write_fd)
+        self.fd = read_fd
+        self.buf = bytearray()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write(json.dumps(request).encode())
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
+    def next(self, timeout=None):
+        """The child's next message (a dict); None when it exited (or broke the protocol); "timeout"."""
+        import select
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            end = self.buf.find(b"\n")
+            if end >= 0:
+                line = bytes(self.buf[:end])
+                del self.buf[: end + 1]
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    return None
+                return message if isinstance(message, dict) else None
+            if len(self.buf) > _MAX_LINE:
+                return None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                    return "timeout"
+            try:
+                chunk = os.read(self.fd, 1 << 20)
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            self.buf.extend(chunk)
+
+    def kill(self):
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _load_program(request, send):
+    with open(request["program_file"]) as handle:
+        program = handle.read()
     namespace = {"__name__": "solution", "__builtins__": __builtins__}
-
-    def case(lineno, text):
-        reporter.case(True)
-
-    def fail(lineno, text, exc):
-        reporter.case(False, f"{text} failed: {_describe(exc)}")
-
     try:
         exec(compile(program, "solution.py", "exec"), namespace)
     except BaseException as exc:
-        reporter.emit(error="solution raised while loading: " + _describe(exc))
-        return
-    namespace["__grpo_case__"] = case
-    namespace["__grpo_fail__"] = fail
+        send(error="solution raised while loading: " + _describe(exc))
+        return None
+    return namespace
+
+
+def child_main(fd):
+    """Runs in the child: the program (and, for ``assert``, the tests); raw outcomes go to ``fd``."""
+    request = json.loads(sys.stdin.read())
+    out = os.fdopen(fd, "w")
+
+    def send(**message):
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
+    _silence_stdout()
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    try:
+        namespace = _load_program(request, send)
+        if namespace is not None:
+            send(loaded=True)
+            if request["kind"] == "call":
+                _child_call(request, namespace, send)
+            else:
+                _child_assert(request, namespace, send)
+            send(end=True)
+    finally:
+        with contextlib.suppress(Exception):
+            out.flush()
+        os._exit(0)
+
+
+# -- assert --------------------------------------------------------------------------------------
+def _child_assert(request, namespace, send):
+    tree = _CountAsserts().run(request["code"])
+    entry_point = request.get("entry_point")
+    namespace["__grpo_case__"] = lambda lineno, text: send(ok=True)
+    namespace["__grpo_fail__"] = lambda lineno, text, exc: send(
+        ok=False, msg=f"{text} failed: {_describe(exc)}"[:400]
+    )
     try:
         exec(compile(tree, "<tests>", "exec"), namespace)
         check = namespace.get("check")
         if callable(check) and entry_point:
             if entry_point not in namespace:
-                reporter.emit(error=f"entry point {entry_point!r} is not defined")
+                send(error=f"entry point {entry_point!r} is not defined")
                 return
             check(namespace[entry_point])
-    except _Stop:
-        raise
     except BaseException as exc:
-        reporter.emit(error=_describe(exc))
-        return
+        send(error=_describe(exc))
+
+
+def run_assert(spec, reporter, program_file):
+    tests = spec.get("code", "")
+    counter = _CountAsserts()
+    counter.run(tests)
+    reporter.emit(total=max(counter.count, 1))
+    child = _Child(
+        {
+            "kind": "assert",
+            "program_file": program_file,
+            "code": tests,
+            "entry_point": spec.get("entry_point"),
+        }
+    )
+    passed = 0
+    try:
+        while True:
+            message = child.next()
+            if not isinstance(message, dict):
+                # exited (or broke the protocol) before reporting every assert: the rest fail
+                for _ in range(max(counter.count - passed, 1)):
+                    reporter.case(False, "the program exited before every test ran")
+                return
+            if message.get("end"):
+                break
+            if "error" in message:
+                reporter.emit(error=str(message["error"])[:400])
+                return
+            if "ok" in message:
+                if message["ok"] is True:
+                    if passed < counter.count:  # never more passes than there are asserts
+                        passed += 1
+                        reporter.case(True)
+                else:
+                    reporter.case(False, str(message.get("msg", ""))[:400])
+    finally:
+        child.kill()
     if counter.count == 0:
         reporter.case(True)
 
@@ -214,16 +350,8 @@ def _alarm(seconds):
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def run_call(spec, reporter, program, options):
-    cases = spec.get("cases") or []
-    reporter.emit(total=len(cases))
-    namespace = {"__name__": "solution", "__builtins__": __builtins__}
-    try:
-        exec(compile(program, "solution.py", "exec"), namespace)
-    except BaseException as exc:
-        reporter.emit(error="solution raised while loading: " + _describe(exc))
-        return
-    name = spec.get("fn_name")
+def _child_call(request, namespace, send):
+    name = request.get("fn_name")
     fn = namespace.get(name)
     if fn is None and isinstance(namespace.get("Solution"), type):
         try:
@@ -231,39 +359,94 @@ def run_call(spec, reporter, program, options):
         except Exception:
             fn = None
     if not callable(fn):
-        reporter.emit(error=f"function {name!r} is not defined")
+        send(error=f"function {name!r} is not defined")
         return
-    tol = options.get("float_tolerance")
-    for case in cases:
+    for index, case in enumerate(request["cases"]):
         args = case.get("args", [])
         kwargs = case.get("kwargs", {})
-        shown = (
-            ", ".join(json.dumps(a) for a in args)[:150] if isinstance(args, list) else json.dumps(args)[:150]
-        )
         try:
-            _alarm(options["case_timeout"])
+            _alarm(request["case_timeout"])
             try:
                 got = fn(*args, **kwargs) if isinstance(args, list) else fn(args, **kwargs)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _CaseTimeout:
-            reporter.case(False, f"call {name}({shown}) timed out")
+            send(i=index, timeout=True)
             continue
-        except _Stop:
-            raise
         except BaseException as exc:
-            reporter.case(False, f"call {name}({shown}) raised {_describe(exc)}")
+            send(i=index, raised=_describe(exc))
             continue
         try:
-            got_plain = json.loads(json.dumps(got))
-        except (TypeError, ValueError):
-            got_plain = got
-        expected = case.get("expected")
-        ok = _close(got_plain, expected, tol)
-        reporter.case(
-            ok,
-            "" if ok else f"{name}({shown}) returned {got!r}, expected {expected!r}",
-        )
+            text = json.dumps(got)
+        except BaseException:
+            send(i=index, unserialisable=type(got).__name__)
+            continue
+        send(i=index, json=text)
+
+
+def run_call(spec, reporter, program_file, options):
+    cases = spec.get("cases") or []
+    reporter.emit(total=len(cases))
+    name = spec.get("fn_name")
+    tol = options.get("float_tolerance")
+    request = {
+        "kind": "call",
+        "program_file": program_file,
+        "fn_name": name,
+        "case_timeout": options["case_timeout"],
+        "cases": [{"args": case.get("args", []), "kwargs": case.get("kwargs", {})} for case in cases],
+    }
+    child = _Child(request)
+    try:
+        message = child.next()
+        if not isinstance(message, dict) or "error" in message or not message.get("loaded"):
+            why = message.get("error") if isinstance(message, dict) else None
+            reporter.emit(error=str(why or "the program exited before running the tests")[:400])
+            return
+        alive = True
+        for index, case in enumerate(cases):
+            args = case.get("args", [])
+            shown = (
+                ", ".join(json.dumps(a) for a in args)[:150]
+                if isinstance(args, list)
+                else json.dumps(args)[:150]
+            )
+            message = child.next(options["case_timeout"] + 2.0) if alive else None
+            if message == "timeout":
+                child.kill()
+                alive = False
+                reporter.case(False, f"call {name}({shown}) timed out")
+                continue
+            if not isinstance(message, dict) or message.get("i") != index:
+                alive = False
+                reporter.case(False, f"call {name}({shown}): the program exited before returning")
+                continue
+            if message.get("timeout"):
+                reporter.case(False, f"call {name}({shown}) timed out")
+                continue
+            if "raised" in message:
+                reporter.case(False, f"call {name}({shown}) raised {str(message['raised'])[:300]}")
+                continue
+            if "json" not in message:
+                kind = str(message.get("unserialisable", "?"))[:80]
+                reporter.case(
+                    False, f"{name}({shown}) returned a value that is not JSON-serialisable ({kind})"
+                )
+                continue
+            text = str(message["json"])
+            try:
+                got = json.loads(text)
+            except ValueError:
+                reporter.case(False, f"{name}({shown}) returned an undecodable value")
+                continue
+            expected = case.get("expected")
+            ok = _close(got, expected, tol)
+            reporter.case(
+                ok,
+                "" if ok else f"{name}({shown}) returned {text[:200]}, expected {json.dumps(expected)[:200]}",
+            )
+    finally:
+        child.kill()
 
 
 # -- stdio ---------------------------------------------------------------------------------------
@@ -272,6 +455,27 @@ def _number(token):
         return float(token)
     except ValueError:
         return None
+
+
+def _float_token(token):
+    """A token compared with the tolerance: it looks like a float (has '.', 'e'/'E', or is inf/nan)."""
+    if _number(token) is None:
+        return False
+    low = token.lower().lstrip("+-")
+    return "." in token or "e" in low or low in ("inf", "infinity", "nan")
+
+
+def _close_token(x, y, tol):
+    if x == y:
+        return True
+    if tol is None or not _float_token(y):
+        return False
+    a, b = _number(x), _number(y)
+    if a is None:
+        return False
+    if a != a or b != b:
+        return a != a and b != b
+    return abs(a - b) <= tol * max(1.0, abs(b))
 
 
 def _same_output(got, expected, tol):
@@ -283,16 +487,7 @@ def _same_output(got, expected, tol):
         if a == b:
             continue
         ta, tb = a.split(), b.split()
-        if len(ta) == len(tb) and all(
-            x == y
-            or (
-                tol is not None
-                and _number(x) is not None
-                and _number(y) is not None
-                and abs(_number(x) - _number(y)) <= tol * max(1.0, abs(_number(y)))
-            )
-            for x, y in zip(ta, tb)
-        ):
+        if len(ta) == len(tb) and all(_close_token(x, y, tol) for x, y in zip(ta, tb)):
             continue
         return False, "line %d: got %r, expected %r" % (index + 1, a[:120], b[:120])
     return True, ""
@@ -352,14 +547,11 @@ def main():
         if kind == "stdio":
             run_stdio(spec, reporter, job["command"], options)
         else:
-            with open(job["program_file"]) as handle:
-                program = handle.read()
             _silence_stdout()
-            sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
             if kind == "assert":
-                run_assert(spec, reporter, program)
+                run_assert(spec, reporter, job["program_file"])
             elif kind == "call":
-                run_call(spec, reporter, program, options)
+                run_call(spec, reporter, job["program_file"], options)
             else:
                 reporter.emit(error=f"unknown test type {kind!r}")
     except _Stop:
@@ -375,4 +567,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child_main(int(sys.argv[2]))
+    else:
+        main()

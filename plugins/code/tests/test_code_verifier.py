@@ -232,3 +232,75 @@ def test_program_cannot_forge_a_pass(backend_options):
     rows = [row(forge_driver_line, ASSERT_TESTS), row(kill_parent, ASSERT_TESTS)]
     for s in score(rows, backend_options, scoring="binary"):
         assert s.value == 0.0 and s.status is Status.OK, s
+
+
+FORGE_FROM_FRAMES = (
+    "```python\nimport gc, os, sys\n"
+    "reporters = [o for o in gc.get_objects() if type(o).__name__ == 'Reporter']\n"
+    "f = sys._getframe(0)\n"
+    "while f is not None and not reporters:\n"
+    "    reporters = [v for v in f.f_locals.values() if type(v).__name__ == 'Reporter']\n"
+    "    f = f.f_back\n"
+    "r = reporters[0]\n"
+    "r.emit(total=1)\n"
+    "for i in range(4):\n"
+    "    r.emit(case=i, ok=True, msg='')\n"
+    "r.emit(done=True, passed=4, failed=0, seconds=0)\n"
+    "r.out.flush()\n"
+    "os._exit(0)\n```"
+)
+PATCH_REPORTER = (
+    "```python\nimport gc\n"
+    "r = [o for o in gc.get_objects() if type(o).__name__ == 'Reporter'][0]\n"
+    "orig = r.case\n"
+    "r.case = lambda ok, message='': orig(True)\n"
+    "def add(a, b):\n    return 0\n```"
+)
+ALWAYS_EQUAL = (
+    "```python\nclass E:\n    def __eq__(self, other):\n        return True\n"
+    "def add(a, b):\n    return E()\n```"
+)
+
+
+def test_program_cannot_reach_the_reporter(backend_options):
+    """The program runs in a child process: no reporter/nonce to find via frames or gc, or to patch."""
+    rows = [row(FORGE_FROM_FRAMES, CALL_TESTS), row(FORGE_FROM_FRAMES, ASSERT_TESTS)]
+    rows += [row(PATCH_REPORTER, CALL_TESTS), row(PATCH_REPORTER, ASSERT_TESTS)]
+    for s in score(rows, backend_options):
+        assert s.status is Status.OK and s.value == 0.0, s
+
+
+def test_assert_child_exiting_early_fails_the_rest(backend_options):
+    quits = (
+        "```python\nimport os\ncalls = []\n"
+        "def add(a, b):\n    calls.append(1)\n    if len(calls) > 1:\n        os._exit(0)\n"
+        "    return a + b\n```"
+    )
+    (s,) = score([row(quits, ASSERT_TESTS)], backend_options)
+    assert s.status is Status.OK and s.value == 0.25 and s.details["passed"] == 1, s
+    assert "exited before" in s.details["first_failure"]
+
+
+def test_call_results_must_be_json(backend_options):
+    """A result that does not survive JSON (e.g. a custom ``__eq__`` returning True) fails its case."""
+    (s,) = score([row(ALWAYS_EQUAL, CALL_TESTS)], backend_options)
+    assert s.status is Status.OK and s.value == 0.0, s
+    assert "not JSON-serialisable" in s.details["first_failure"]
+
+
+def test_integers_compare_exactly(backend_options):
+    big_call = {"type": "call", "fn_name": "count", "cases": [{"args": [], "expected": 1000000000000}]}
+    big_stdio = {"type": "stdio", "cases": [{"input": "", "output": "123456789012\n"}]}
+    float_stdio = {"type": "stdio", "cases": [{"input": "", "output": "1.0e12\n"}]}
+    float_call = {"type": "call", "fn_name": "count", "cases": [{"args": [], "expected": 1e12}]}
+    near = "```python\ndef count():\n    return 1000000900000\n```"
+    near_float = "```python\ndef count():\n    return 1000000000000.5\n```"
+    rows = [
+        row(near, big_call),
+        row("```python\nprint(123456800000)\n```", big_stdio),
+        row(near_float, float_call),
+        row("```python\nprint(1000000000000.5)\n```", float_stdio),
+    ]
+    call_int, stdio_int, call_float, stdio_float = score(rows, backend_options)
+    assert call_int.value == 0.0 and stdio_int.value == 0.0, (call_int, stdio_int)
+    assert call_float.value == 1.0 and stdio_float.value == 1.0, (call_float, stdio_float)
