@@ -5,7 +5,11 @@ into a fresh work directory, runs the command in its own session under rlimits, 
 stderr with a byte cap (a flood stops the program, it is never buffered whole), enforces the wall
 time, kills the whole process tree (with ``kill_all``: every process of the sandbox user but PID 1
 and itself, so double-forked daemons die too), removes the work directory and prints one result line
-``GRPO-RESULT <json>`` on its own stdout. Nothing the program prints reaches that stream.
+``GRPO-RESULT <json>`` on its own stdout. Nothing the program prints reaches that stream. With
+``kill_all`` (a sandbox of its own) it also empties the shared scratch dirs, removes every System V
+IPC object and POSIX message queue (``ipc_leftovers``: how many could not be) and restores the work
+root's mode, checking a directory can be made there (``workroot_ok``); ``program_started`` tells the
+host whether a failed job got as far as starting its program.
 
 Because the source travels with every call, the runner always matches the host library and any
 image with ``python3`` works.
@@ -25,8 +29,13 @@ import time
 
 MARK = "GRPO-RESULT "
 CHUNK = 65536
-#: shared scratch dirs emptied after every job (sandboxed modes only)
-SCRUB = ("/tmp", "/var/tmp", "/dev/shm")
+#: shared scratch dirs emptied after every job (sandboxed modes only); /dev/mqueue: POSIX queues
+SCRUB = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
+#: the work root's mode (a program may chmod it; the next job must still be able to create its dir)
+WORKROOT_MODE = 0o700
+IPC_RMID = 0
+#: the program has started (set once its process exists): a failure before that is retried by the host
+_state = {"started": False}
 
 
 def _read_payload():
@@ -116,6 +125,9 @@ def run_one(job):
     started = time.monotonic()
     root = job["workroot"]
     os.makedirs(root, exist_ok=True)
+    if job.get("kill_all"):
+        with contextlib.suppress(OSError):
+            os.chmod(root, WORKROOT_MODE)
     work = os.path.join(root, "job-" + os.urandom(6).hex())
     os.mkdir(work, 0o700)
     result = {
@@ -126,6 +138,7 @@ def run_one(job):
         "stderr_truncated": False,
         "output_limit_exceeded": False,
         "error": None,
+        "program_started": False,
     }
     cap = int(job["output_bytes"])
     wall = float(job["wall_time"])
@@ -233,6 +246,8 @@ def run_one(job):
         result["exit_code"] = 127
         result["stderr"] = "cannot execute {!r}: {}".format(job["command"][0], exc)
         return _finish(result, work, started, kill_all, None)
+    _state["started"] = True
+    result["program_started"] = True
     for fd in (in_r, out_w, err_w):
         os.close(fd)
     holder["proc"] = proc
@@ -266,29 +281,98 @@ def run_one(job):
     return _finish(result, work, started, kill_all, proc)
 
 
+def _wipe(path):
+    """Remove ``path`` (a file or a tree), first making every directory in it writable."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+        for dirpath, dirnames, _ in os.walk(path):
+            for name in dirnames:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(dirpath, name), 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _sysv_ids():
+    """(kind, id) of every System V IPC object in this IPC namespace (from /proc/sysvipc)."""
+    found = []
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open("/proc/sysvipc/" + kind) as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 1 and fields[1].lstrip("-").isdigit():
+                found.append((kind, int(fields[1])))
+    return found
+
+
+def _clear_ipc():
+    """Remove every SysV shm/sem/msg object and POSIX message queue; return how many remain."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        remove = {
+            "shm": lambda ident: libc.shmctl(ident, IPC_RMID, None),
+            "sem": lambda ident: libc.semctl(ident, 0, IPC_RMID),
+            "msg": lambda ident: libc.msgctl(ident, IPC_RMID, None),
+        }
+    except Exception:
+        remove = {}
+    for kind, ident in _sysv_ids():
+        if kind in remove:
+            with contextlib.suppress(Exception):
+                remove[kind](ident)
+    left = len(_sysv_ids())
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/dev/mqueue"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join("/dev/mqueue", entry))
+        left += len(os.listdir("/dev/mqueue"))
+    return left
+
+
+def _workroot_ok(root):
+    """Restore the work root's mode and check a job directory can be made in it."""
+    with contextlib.suppress(OSError):
+        os.chmod(root, WORKROOT_MODE)
+    probe = os.path.join(root, ".probe-" + os.urandom(6).hex())
+    try:
+        os.mkdir(probe, 0o700)
+        os.rmdir(probe)
+    except OSError:
+        return False
+    return True
+
+
 def _finish(result, work, started, kill_all, proc):
     if proc is None and kill_all:
         _kill_everything(None, kill_all)
-    for dirpath, dirnames, _ in os.walk(work):
-        for name in dirnames:
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.join(dirpath, name), 0o700)
-    shutil.rmtree(work, ignore_errors=True)
+    root = os.path.dirname(work)
+    if kill_all:
+        with contextlib.suppress(OSError):
+            os.chmod(root, WORKROOT_MODE)
+    _wipe(work)
     # sandboxed modes run one job at a time per sandbox: wipe all scratch space, not just the job dir
-    for shared in (os.path.dirname(work), *SCRUB) if kill_all else ():
+    for shared in (root, *SCRUB) if kill_all else ():
         try:
             entries = os.listdir(shared)
         except OSError:
             continue
         for entry in entries:
-            path = os.path.join(shared, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+            _wipe(os.path.join(shared, entry))
+    if kill_all:
+        # nothing of this job may reach the next one: IPC objects, an unusable work root
+        result["ipc_leftovers"] = _clear_ipc()
+        result["workroot_ok"] = _workroot_ok(root)
     try:
-        stat = os.statvfs(os.path.dirname(work))
+        stat = os.statvfs(root)
         result["work_free_fraction"] = stat.f_bavail / max(stat.f_blocks, 1)
     except OSError:
         result["work_free_fraction"] = None
@@ -309,10 +393,11 @@ def main(argv):
             _emit({"error": f"runner: bad payload: {type(exc).__name__}: {exc}"}, "")
             return 0
         nonce = str(job.get("nonce", ""))
+        _state["started"] = False
         try:
             result = run_one(job)
         except Exception as exc:  # an infrastructure failure of the runner itself
-            result = {"error": f"runner: {type(exc).__name__}: {exc}"}
+            result = {"error": f"runner: {type(exc).__name__}: {exc}", "program_started": _state["started"]}
         _emit(result, nonce)
         if not serve:
             return 0

@@ -10,8 +10,11 @@ Jobs go to the in-sandbox runner (see :mod:`sandboxes._runner`) over an exec's s
 runs jobs one after another, each in a fresh work dir as a fresh process tree, and tags every result
 with the job's secret nonce; ``exec``: one ``docker exec`` (a fresh runner) per job, ~5x slower.
 The runner enforces the wall time and output cap inside and kills every process of the sandbox user
-afterwards; the host enforces the wall time too (plus a grace) and recycles a container that overran, lost its
-runner, left processes behind, filled its tmpfs or served ``max_jobs``. Containers carry labels and
+afterwards, then removes the job's System V IPC objects and POSIX message queues and restores (and
+checks) the work root; the host enforces the wall time too (plus a grace) and recycles a container that
+overran, lost its runner, left processes or IPC objects behind, has an unusable work root, filled its
+tmpfs or served ``max_jobs``. A job that failed before its program started (the runner says so, or the
+exec could not open) is retried once, on a fresh container. Containers carry labels and
 are removed at exit (atexit) and at start-up (those of dead owner processes, or past their expiry).
 
 ``DOCKER_HOST`` / ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` are honoured (``docker.from_env``).
@@ -277,7 +280,7 @@ class DockerPool:
         self._all: dict[str, _Container] = {}
         self._all_lock = threading.Lock()
         self._closed = False
-        self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0}
+        self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0, "retried": 0}
         self._check_image()
 
     # -- sharing -------------------------------------------------------------------------------
@@ -360,9 +363,11 @@ class DockerPool:
         else:
             kill()
 
-    def _acquire(self) -> _Container:
+    def _acquire(self, fresh: bool = False) -> _Container:
         self._slots.acquire()  # back-pressure: at most `size` jobs hold a container
         try:
+            if fresh:
+                return self._create()
             while True:
                 try:
                     container = self._idle.get_nowait()
@@ -427,11 +432,19 @@ class DockerPool:
 
     # -- jobs ----------------------------------------------------------------------------------
     def run(self, job: Job, backend: str = "docker") -> Result:
-        container = self._acquire()
-        healthy = False
+        result, started = self._run_on(self._acquire(), job, backend)
+        if result.error is not None and not started:
+            # It failed before the program started (e.g. a container a previous job left unusable):
+            # not the program's doing, so it gets one more try, on a fresh container.
+            self.stats["retried"] += 1
+            result, _ = self._run_on(self._acquire(fresh=True), job, backend)
+        return result
+
+    def _run_on(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool]:
+        healthy = started = False
         try:
-            result, healthy = self._exec(container, job, backend)
-            return result
+            result, healthy, started = self._exec(container, job, backend)
+            return result, started
         finally:
             container.jobs += 1
             self.stats["jobs"] += 1
@@ -452,8 +465,11 @@ class DockerPool:
         raw_socket = api.exec_start(exec_id, socket=True)
         return raw_socket, getattr(raw_socket, "_sock", raw_socket)
 
-    def _exec(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool]:
-        """Run one job: over the container's runner session, or (exec mode) one ``docker exec``."""
+    def _exec(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool, bool]:
+        """Run one job: over the container's runner session, or (exec mode) one ``docker exec``.
+
+        Returns (result, healthy, started): ``started`` is whether the program may have started.
+        """
         started = time.monotonic()
         nonce = new_nonce()
         payload = encode_job(job, nonce=nonce, workroot=WORKROOT, kill_all=True)
@@ -466,7 +482,7 @@ class DockerPool:
             else:
                 raw_socket, sock = self._open_stream(container, serve=False)
         except Exception as exc:
-            return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False
+            return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False, False
         deadline = started + job.limits.wall_time + RUNNER_GRACE
         cap = max_reply_bytes(job)
         try:
@@ -482,20 +498,25 @@ class DockerPool:
         if state == "timeout":
             # The host-side limit: the runner did not finish in time; the container is recycled.
             self.stats["host_kills"] += 1
-            return Result(exit_code=137, signal=9, timed_out=True, elapsed=elapsed, backend=backend), False
+            timed_out = Result(exit_code=137, signal=9, timed_out=True, elapsed=elapsed, backend=backend)
+            return timed_out, False, True
         if state == "overflow":
-            return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False
+            return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False, True
         result, raw = decode_result(out, err, backend, elapsed, nonce)
         healthy = (
             state == "done"
             and result.error is None
             and not result.timed_out
             and not raw.get("leftover_processes")
+            and not raw.get("ipc_leftovers")  # IPC objects the runner could not remove
+            and raw.get("workroot_ok", True)  # the next job can make its directory
             and (raw.get("work_free_fraction") or 0.0) > 0.5
         )
+        # only a runner reply that says so counts as "not started" (a vanished runner may have run it)
+        started = raw.get("program_started") is not False
         if result.error is not None:
             self._diagnose(container, result)
-        return result, healthy
+        return result, healthy, started
 
     def _diagnose(self, container: _Container, result: Result) -> None:
         try:

@@ -199,3 +199,66 @@ def test_forged_result_lines_are_ignored(dedicated_pool):
     result = pool.run(Job(["python3", "main.py"], files={"main.py": program}, limits=LIMITS))
     assert result.error is None and result.exit_code == 5, result
     assert "opened" not in result.stdout
+
+
+IPC_LEAK = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+sid = libc.shmget(0x4242, 32 << 20, 0o1666)
+pointer = libc.shmat(sid, None, 0)
+ctypes.memmove(pointer, b"secret-from-job-1", 17)
+libc.semget(0x4243, 1, 0o1666)
+libc.msgget(0x4244, 0o1666)
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+rt.mq_open(b"/leak", os.O_CREAT | os.O_RDWR, 0o600, None)
+rows = [len(open("/proc/sysvipc/" + kind).read().splitlines()) - 1 for kind in ("shm", "sem", "msg")]
+print(rows, os.listdir("/dev/mqueue"))
+"""
+IPC_LOOK = """
+import os
+rows = [len(open("/proc/sysvipc/" + kind).read().splitlines()) - 1 for kind in ("shm", "sem", "msg")]
+print(rows, os.listdir("/dev/mqueue"))
+"""
+
+
+def test_ipc_objects_do_not_survive_the_job(dedicated_pool):
+    """SysV shm/sem/msg and POSIX message queues are removed after every job (no cross-job channel)."""
+    pool = dedicated_pool(size=1, pids=73)
+    first = pool.run(Job(["python3", "-c", IPC_LEAK], limits=LIMITS))
+    assert first.ok and first.stdout.strip() == "[1, 1, 1] ['leak']", first
+    second = pool.run(Job(["python3", "-c", IPC_LOOK], limits=LIMITS))
+    assert second.ok and second.stdout.strip() == "[0, 0, 0] []", second
+    assert pool.stats["created"] == 1  # cleaned in place, not by recycling
+
+
+def test_chmod_of_the_work_root_does_not_break_the_next_job(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=74)
+    assert pool.run(Job(["python3", "-c", "import os; os.chmod('/work', 0o500)"], limits=LIMITS)).ok
+    for _ in range(2):
+        result = pool.run(Job(["python3", "-c", "print('innocent')"], limits=LIMITS))
+        assert result.error is None and result.stdout == "innocent\n", result
+    assert pool.stats["created"] == 1 and pool.stats["retried"] == 0
+
+
+def test_a_job_failing_before_the_program_starts_is_retried_on_a_fresh_container(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=75)
+    assert pool.run(Job(["true"], limits=LIMITS)).ok
+    (broken,) = pool.container_ids()
+    # something outside the job fills the work tmpfs: the next job's files cannot be written
+    fill = ["sh", "-c", "for i in 1 2 3; do head -c 64M /dev/zero > /work/fill$i; done"]
+    pool.client.api.exec_start(pool.client.api.exec_create(broken, fill, user="1000:1000")["Id"])
+    job = Job(["python3", "main.py"], files={"main.py": "print('innocent')"}, limits=LIMITS)
+    result = pool.run(job)
+    assert result.error is None and result.stdout == "innocent\n", result
+    assert pool.stats["retried"] == 1 and broken not in pool.container_ids()
+
+
+def test_ipc_objects_the_runner_cannot_remove_recycle_the_container(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=76)
+    assert pool.run(Job(["true"], limits=LIMITS)).ok
+    (container,) = pool.container_ids()
+    root_shm = ["python3", "-c", "import ctypes; ctypes.CDLL(None).shmget(0x77, 4096, 0o1600)"]
+    pool.client.api.exec_start(pool.client.api.exec_create(container, root_shm, user="0")["Id"])
+    assert pool.run(Job(["true"], limits=LIMITS)).ok
+    assert container not in pool.container_ids() and pool.stats["recycled"] >= 1
