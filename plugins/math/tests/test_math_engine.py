@@ -7,13 +7,13 @@ must go on scoring the ordinary samples around them correctly.
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from grpo_reward_math.adversarial import ADVERSARIAL_COMPLETIONS as ADVERSARIAL
 
 from grpo_core.engine import Engine
 
@@ -22,33 +22,6 @@ ROOT = Path(__file__).resolve().parents[3]
 DEV = ROOT.parent / "shared" / "data" / "math_equivalence_dev.jsonl"
 if not DEV.exists():  # the copy kept beside the tests
     DEV = Path(__file__).parent / "data" / "math_equivalence_dev.jsonl"
-
-
-def _unicode_noise(n: int, seed: int = 7) -> str:
-    rng = random.Random(seed)
-    return "".join(
-        chr(rng.choice((rng.randint(0x20, 0x7E), rng.randint(0xA0, 0x2FFF), rng.randint(0x1F300, 0x1F6FF))))
-        for _ in range(n)
-    )
-
-
-ADVERSARIAL = {
-    "tower_5^5^5^5^5": "The final answer is $\\boxed{5^{5^{5^{5^5}}}}$",
-    "tower_10^10^10^10": "The final answer is $\\boxed{10^{10^{10^{10}}}}$",
-    "tower_9^9^9": "\\boxed{9^{9^{9}}}",
-    "big_power": "\\boxed{2^{10^{9}}}",
-    "factorial_tower": "\\boxed{((10!)!)!}",
-    "big_factorial": "\\boxed{123456789!}",
-    "megabyte_of_digits_boxed": "\\boxed{" + "7" * 1_000_000 + "}",
-    "megabyte_of_digits_plain": "1" * 1_000_000,
-    "deeply_nested_braces": "\\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}",
-    "deeply_nested_parens": "\\boxed{" + "(" * 2000 + "1" + ")" * 2000 + "}",
-    "nested_logs": "\\boxed{\\log(\\log(\\log(\\log(\\log(\\log(\\log(x)))))))}",
-    "huge_symbolic_power": "\\boxed{(x+1)^{100000}}",
-    "random_unicode": _unicode_noise(50_000),
-    "unicode_in_box": "\\boxed{" + _unicode_noise(500, seed=3) + "}",
-    "unbalanced_box": "\\boxed{\\frac{1}{2" * 2000,
-}
 
 
 @pytest.fixture(scope="module")
