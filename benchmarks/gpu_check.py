@@ -168,7 +168,9 @@ def _fmt(value: float | None) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--case", choices=sorted(CASES), action="append", help="default: every case")
     parser.add_argument("--steps", type=int, default=None, help="override each case's number of steps")
     parser.add_argument("--allow-cpu", action="store_true", help="dry run without CUDA")
