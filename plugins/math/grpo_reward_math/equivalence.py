@@ -730,7 +730,9 @@ def analyse_gold(raw: str, max_chars: int) -> Answer:
             return answer
     if _is_prose(text):
         # a sentence or a solution: its anchored answer ("the answer is 12"), else math-verify's search
-        found = extract_answer(text[-5000:], ("answer_tag", "final_answer"), after_think=False)
+        found = extract_answer(
+            text[-5000:], ("answer_tag", "final_answer"), after_think=False, allow_truncated=True
+        )
         if found.found:
             answer = analyse(", ".join(found.answers), max_chars, is_gold=True)
             if answer.items and all(i.expr is not None or i.text for i in answer.items):

@@ -23,6 +23,9 @@ from grpo_reward_math.extract import (
     normalize_key,
 )
 
+#: extraction outcomes after which math-verify's search of the completion must not run
+_NO_FALLBACK = ("no_think_end", "truncated")
+
 
 class MathOptions(VerifierOptions):
     """Options of the ``math`` verifier."""
@@ -51,6 +54,11 @@ class MathOptions(VerifierOptions):
         "zero", description="score of a completion with no answer found"
     )
     max_answer_chars: int = Field(1000, ge=10, description="longer extracted answers score 0 unparsed")
+    allow_truncated_answer: bool = Field(
+        False,
+        description="count an answer the completion was cut inside (an unclosed <answer> when tags "
+        "are looked for, or an unclosed \\boxed{); off: such a completion scores 0",
+    )
     reject_prompt_copies: bool = Field(True, description="an expression copied from the prompt is no answer")
 
     @field_validator("extraction_priority", mode="before")
@@ -89,7 +97,11 @@ class MathVerifier(Verifier):
     def _extract(self, sample: Sample) -> Extraction:
         priority = tuple(m for m in self.options.extraction_priority if m != "fallback")
         return extract_answer(
-            sample.completion_text, priority, self.options.after_think, self.options.prefer_last
+            sample.completion_text,
+            priority,
+            self.options.after_think,
+            self.options.prefer_last,
+            self.options.allow_truncated_answer,
         )
 
     def _copied_from_prompt(self, sample: Sample, answers: list[str], gold: str) -> bool:
@@ -113,7 +125,7 @@ class MathVerifier(Verifier):
         if extraction.found:
             answer_key: Hashable = tuple(digest(normalize_key(a)) for a in extraction.answers)
             copied = self._copied_from_prompt(sample, extraction.answers, gold)
-        elif "fallback" in self.options.extraction_priority and extraction.method != "no_think_end":
+        elif "fallback" in self.options.extraction_priority and extraction.method not in _NO_FALLBACK:
             answer_key = ("raw", digest(sample.completion_text[-5000:]))
             copied = False
         else:
@@ -157,9 +169,11 @@ class MathVerifier(Verifier):
         extraction = self._extract(sample)
         answers = extraction.answers if extraction.found else []
         method = extraction.method
+        if extraction.method == "truncated":
+            return Score.ok(0.0, reason="answer cut off (unclosed <answer> or \\boxed{)", method=method)
         if (
             not answers
-            and extraction.method != "no_think_end"
+            and extraction.method not in _NO_FALLBACK
             and "fallback" in self.options.extraction_priority
         ):
             fallback = eq.fallback_answer(sample.completion_text[-4000:])
