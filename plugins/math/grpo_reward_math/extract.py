@@ -316,6 +316,16 @@ def has_hedge(answer: str) -> bool:
     return bool(_HEDGE_RE.search(answer)) and not _RELATION_RE.search(answer)
 
 
+_WORD_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
+_WORDS_RE = re.compile(r"[A-Za-z][A-Za-z '’-]*")
+
+
+def is_word_answer(s: str) -> bool:
+    """Words only (``Evelyn``, ``\\text{odd}``): no operator, digit or LaTeX command outside text."""
+    t = _WORD_WRAPPER_RE.sub(r"\1", _strip_math_delimiters(s)).strip().strip(".")
+    return bool(_WORDS_RE.fullmatch(t))
+
+
 def strip_outer_box(s: str) -> str:
     """``\\boxed{X}`` (the whole string) -> ``X``."""
     s = _strip_math_delimiters(s)

@@ -20,6 +20,7 @@ from grpo_reward_math.extract import (
     digest,
     extract_answer,
     has_hedge,
+    is_word_answer,
     normalize_key,
 )
 
@@ -115,6 +116,8 @@ class MathVerifier(Verifier):
             return False
         if not any(ch.isalpha() or ch in "+-*/^\\" for ch in answer):
             return False
+        if is_word_answer(answers[0]):
+            return False  # a name or word the question offers ("Evelyn", "odd"): choosing it is answering
         if answer == compact(gold):
             return False
         return answer in compact(prompt[-20000:])

@@ -277,6 +277,37 @@ def test_copying_the_problem_back_is_no_answer(verifier):
     assert score(verifier, "12", "\\boxed{12}", prompt="A box holds 12 eggs. How many?").value == 1.0
 
 
+# b18 (issue 14, written before the fix): a name or word the question offers is an answer, not a copy
+RACE = "Alice, Bob and Evelyn ran a race. Who won?"
+CAPITAL = "Which city, Paris or Rome, is the capital of Italy?"
+PARITY = "Is the function even, odd, or neither?"
+DAYS = "Which is later in the week, \\text{Monday} or \\text{Friday}? Answer with the day."
+PROMPT_COPY_CASES = [
+    (RACE, "\\text{Evelyn}", "Evelyn", True),
+    (RACE, "Evelyn", "\\text{Evelyn}", True),
+    (RACE, "Evelyn", "\\text{Bob}", False),
+    (CAPITAL, "Rome", "\\text{Rome}", True),
+    (CAPITAL, "Rome", "\\text{Paris}", False),
+    (PARITY, "\\text{odd}", "odd", True),
+    (PARITY, "\\text{odd}", "\\text{neither}", False),
+    ("Compute \\frac{3}{4}+\\frac{1}{8}.", "\\frac{7}{8}", "\\frac{3}{4}+\\frac{1}{8}", False),
+    ("Simplify \\sqrt{x^2} for x<0.", "-x", "\\sqrt{x^2}", False),
+    (DAYS, "Friday", "\\text{Friday}", True),
+    ("Expand (x+1)(x+2).", "x^2+3x+2", "(x+1)(x+2)", False),
+    (
+        "Name the polygon with five sides: square, pentagon, hexagon?",
+        "\\text{pentagon}",
+        "\\text{Pentagon}",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("prompt", "gold", "pred", "equivalent"), PROMPT_COPY_CASES)
+def test_prompt_copy_guard_spares_names_the_question_offers(verifier, prompt, gold, pred, equivalent):
+    assert (score(verifier, gold, boxed(pred), prompt=prompt).value == 1.0) is equivalent
+
+
 @pytest.mark.parametrize("completion", ["", "   ", "\\boxed{}", "asdkjh qwe zzz", "\\boxed{\\frac{}{}}"])
 def test_empty_or_garbage_scores_zero(verifier, completion):
     result = score(verifier, "5", completion)

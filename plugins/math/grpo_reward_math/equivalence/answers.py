@@ -11,7 +11,7 @@ from sympy import Basic, MatrixBase
 
 from grpo_reward_math.bounds import check_bounds
 from grpo_reward_math.equivalence.latex import DECIMAL_COMMA_RE
-from grpo_reward_math.equivalence.normalise import clean, strip_simple_lhs
+from grpo_reward_math.equivalence.normalise import clean, restore_written_forms, strip_simple_lhs
 from grpo_reward_math.equivalence.parse import make_item
 from grpo_reward_math.equivalence.values import Answer, Item, Unparseable
 from grpo_reward_math.extract import _is_prose, extract_answer, find_boxes, last_box_cluster
@@ -58,9 +58,37 @@ def split_top_level(s: str) -> list[str]:
 _PM_RE = re.compile(r"\\pm|\\mp|±|∓")
 
 
+def _is_pm_tuple(s: str) -> bool:
+    """``(…, …)`` whose entries each hold at most one ± sign."""
+    t = s.strip()
+    if not (t.startswith("(") and t.endswith(")")):
+        return False
+    entries = split_top_level(t[1:-1])
+    return len(entries) > 1 and all(len(_PM_RE.findall(e)) <= 1 for e in entries)
+
+
+# "Largest: 9", "\\text{Total: } 15": a label of words and a colon before the value
+_LABEL_RE = re.compile(
+    r"^\s*(?:\\text(?:bf)?\s*\{\s*[A-Za-z][A-Za-z ]{2,30}?\s*:\s*\}|[A-Za-z][A-Za-z ]{2,30}?\s*:)\s*(?=\S)"
+)
+
+
+def strip_label(piece: str) -> str:
+    """``Largest: 9`` -> ``9`` (labels of three or more letters; ``a:b`` ratios stay)."""
+    m = _LABEL_RE.match(piece)
+    if not m or ":" in piece[m.end() :]:
+        return piece
+    return piece[m.end() :]
+
+
 def expand_pm(s: str) -> list[str]:
-    """``a \\pm b`` -> [``a + b``, ``a - b``] (one ± only; more are left to the parser)."""
+    """``a \\pm b`` -> [``a + b``, ``a - b``]. Several signs only in a tuple, one per entry, read
+    together (``(\\pm 2, \\mp 3)`` -> ``(2, -3), (-2, 3)``); other strings are left to the parser."""
     found = _PM_RE.findall(s)
+    if len(found) > 1 and _is_pm_tuple(s):
+        plus = _PM_RE.sub(lambda m: "+" if m.group(0) in ("\\pm", "±") else "-", s)
+        minus = _PM_RE.sub(lambda m: "-" if m.group(0) in ("\\pm", "±") else "+", s)
+        return [plus, minus]
     if len(found) != 1:
         return [s]
     sign = found[0] in ("\\pm", "±")
@@ -129,7 +157,7 @@ def analyse(raw: str, max_chars: int, is_gold: bool = False) -> Answer:
     if len(pieces) == 1 and DECIMAL_COMMA_RE.match(s):
         pieces = [s]
     for piece in pieces:
-        for variant in expand_pm(piece):
+        for variant in expand_pm(strip_label(piece)):
             item = make_item(variant, prepared, is_gold)
             items.extend(flatten_sets(item) if len(pieces) >= 1 else [item])
     return Answer(items=items, cleaned=s, units=prepared.units, choice=choice)
@@ -140,7 +168,10 @@ def analyse_gold(raw: str, max_chars: int) -> Answer:
 
     Raises Unparseable (the row is ``invalid_input``) when no form of it parses or it breaks a bound.
     """
-    text = str(raw).strip()
+    text = str(raw)
+    if len(text) <= 300:
+        text = restore_written_forms(text)  # before strip(): "\\frac" eaten by JSON starts with a form feed
+    text = text.strip()
     if not text:
         raise Unparseable("empty gold answer")
     boxes = find_boxes(text)

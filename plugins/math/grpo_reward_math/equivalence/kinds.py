@@ -4,6 +4,7 @@ a kind answers True/False for pairs it owns and None for pairs it does not."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sympy
@@ -52,6 +53,10 @@ def _align(g: Item, p: Item, ctx: Context) -> tuple[Any, Any] | bool:
     """The pair's values in comparable shapes, or the verdict when an equation form decides it."""
     ge, pe = unevaluated_pct(g.expr), unevaluated_pct(p.expr)
     pe = _unify_symbols(ge, pe)
+    renamed = rename_arguments(g.lhs, p.lhs, ge, pe)
+    if renamed is None:
+        return False
+    pe = rename_family_parameter(ge, renamed)
     if isinstance(ge, sympy.Tuple) and isinstance(pe, sympy.Interval) and pe.left_open and pe.right_open:
         pe = sympy.Tuple(pe.start, pe.end)
     if isinstance(pe, sympy.Tuple) and isinstance(ge, sympy.Interval) and ge.left_open and ge.right_open:
@@ -65,13 +70,25 @@ def _align(g: Item, p: Item, ctx: Context) -> tuple[Any, Any] | bool:
         full = _full_expr(p)
         if isinstance(full, sympy.Eq):
             return equations_equal(ge, full, ctx)
+    # "ab = 10" (its left side set aside as a name) against the gold "\\frac{10}{a}": the left side
+    # uses the gold's symbols, so the equation is solved for its new one
+    if p.lhs and not g.lhs and not isinstance(ge, sympy.Eq) and getattr(ge, "free_symbols", None):
+        full = _full_expr(p)
+        if isinstance(full, sympy.Eq) and full.lhs.free_symbols & ge.free_symbols:
+            solved = _solve_for_new_symbol(full, ge)
+            if solved is not None:
+                pe = solved
     # equations written with a non-simple left side: the gold's form decides
     if isinstance(pe, sympy.Eq) and not isinstance(ge, sympy.Eq):
         # "2 + 3 = 5" is a computation ending in its result; "2x + 3 = 5" does not answer "5"
         # (a named left side such as "x =" was already set aside)
         if getattr(pe.lhs, "free_symbols", {None}):
-            return False
-        pe = pe.rhs
+            solved = _solve_for_new_symbol(pe, ge)
+            if solved is None:
+                return False
+            pe = solved
+        else:
+            pe = pe.rhs
     elif isinstance(ge, sympy.Eq) and not isinstance(pe, sympy.Eq):
         return False  # "a + 3z = 0" is not answered by "0"
     if isinstance(ge, MatrixBase) and isinstance(pe, sympy.Tuple) and 1 in ge.shape:
@@ -137,10 +154,13 @@ def number_equal(g: Item, p: Item, ge: Any, pe: Any, ctx: Context) -> bool:
         # where "0.375%" is no way of writing 0.375) or vs 0.25
         if _at_least_one(ge) and numbers_equal(g, p, ge, pe, ctx):
             return True
+        # as a fraction: the percent figure's written places count two more (12.5% = 0.125)
         factor = sympy.Rational(1, 100)
-        return bool(
-            exact_equal_numbers(ge * factor, pe) if g.percent else exact_equal_numbers(ge, pe * factor)
-        )
+        if g.percent:
+            scaled = Item(raw=g.raw, decimals=None if g.decimals is None else g.decimals + 2)
+            return numbers_equal(scaled, p, ge * factor, pe, ctx)
+        scaled = Item(raw=p.raw, decimals=None if p.decimals is None else p.decimals + 2)
+        return numbers_equal(g, scaled, ge, pe * factor, ctx)
     if numbers_equal(g, p, ge, pe, ctx):
         return True
     if g.degrees != p.degrees and (ge.has(sympy.pi) or pe.has(sympy.pi)):
@@ -165,6 +185,90 @@ def expression_equal(ge: Any, pe: Any) -> bool:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+_FUNCTION_HEAD_RE = re.compile(r"^(.+?)\((.+)\)$")
+
+
+def _symbol_named(expr: Any, name: str) -> Any:
+    for sym in getattr(expr, "free_symbols", ()):
+        if isinstance(sym, sympy.Symbol) and sym.name == name:
+            return sym
+    return None
+
+
+def rename_arguments(g_lhs: str | None, p_lhs: str | None, ge: Any, pe: Any) -> Any:
+    """``g(t) = t^2+1`` against ``g(x) = x^2+1``: the prediction's arguments renamed to the gold's,
+    position by position. None when the prediction also uses a gold argument it does not bind
+    (``f(u) = 2x + 3``): that is another function."""
+    if not g_lhs or not p_lhs or g_lhs == p_lhs:
+        return pe
+    gm, pm = _FUNCTION_HEAD_RE.match(g_lhs), _FUNCTION_HEAD_RE.match(p_lhs)
+    if not gm or not pm or gm.group(1) != pm.group(1):
+        return pe
+    g_args = [a.strip().lstrip("\\") for a in gm.group(2).split(",")]
+    p_args = [a.strip().lstrip("\\") for a in pm.group(2).split(",")]
+    if len(g_args) != len(p_args) or not all(re.fullmatch(r"[A-Za-z]+", a) for a in g_args + p_args):
+        return pe
+    if len(set(p_args)) != len(p_args):
+        return pe
+    for name in g_args:
+        if name not in p_args and _symbol_named(pe, name) is not None:
+            return None
+    mapping = {}
+    for p_name, g_name in zip(p_args, g_args):
+        sym = _symbol_named(pe, p_name)
+        if sym is not None and p_name != g_name:
+            mapping[sym] = _symbol_named(ge, g_name) or sympy.Symbol(g_name, **sym.assumptions0)
+    try:
+        return pe.xreplace(mapping) if mapping else pe
+    except Exception:
+        return pe
+
+
+#: names of the integer parameter of a periodic family (``\\frac{\\pi}{2} + k\\pi``)
+_FAMILY_PARAMETERS = ("k", "n", "m", "j", "l")
+
+
+def rename_family_parameter(ge: Any, pe: Any) -> Any:
+    """``\\frac{\\pi}{2} + n\\pi`` against ``\\frac{\\pi}{2} + k\\pi``: one integer parameter
+    under another name. Only for families in π, where such a letter is a free integer."""
+    try:
+        if not (ge.has(sympy.pi) and pe.has(sympy.pi)):
+            return pe
+        g_free = {s.name: s for s in ge.free_symbols if isinstance(s, sympy.Symbol)}
+        p_free = {s.name: s for s in pe.free_symbols if isinstance(s, sympy.Symbol)}
+        g_only = [n for n in _FAMILY_PARAMETERS if n in g_free and n not in p_free]
+        p_only = [n for n in _FAMILY_PARAMETERS if n in p_free and n not in g_free]
+        if len(g_only) != 1 or len(p_only) != 1:
+            return pe
+        if set(g_free) - {g_only[0]} != set(p_free) - {p_only[0]}:
+            return pe
+        return pe.xreplace({p_free[p_only[0]]: g_free[g_only[0]]})
+    except Exception:
+        return pe
+
+
+def _solve_for_new_symbol(eq: Any, ge: Any) -> Any:
+    """``ab = 10`` against the gold ``\\frac{10}{a}``: the equation solved for its one symbol the gold
+    lacks, when it is linear in it. Only for a gold with symbols (``2x + 3 = 13`` never answers 5)."""
+    try:
+        g_symbols = ge.free_symbols
+        if not g_symbols:
+            return None
+        extra = eq.free_symbols - g_symbols
+        if len(extra) != 1 or not eq.free_symbols & g_symbols:
+            return None
+        (sym,) = extra
+        poly = sympy.Poly(eq.lhs - eq.rhs, sym)
+        if poly.degree() != 1:
+            return None
+        a, b = poly.all_coeffs()
+        if a == 0:
+            return None
+        return sympy.simplify(-b / a) if sympy.count_ops(b) + sympy.count_ops(a) < 60 else -b / a
+    except Exception:
+        return None
+
+
 def unevaluated_pct(expr: Any) -> Any:
     """latex2sympy turns ``X\\%`` into ``X * UnevaluatedExpr(1/100)``: keep X."""
     if isinstance(expr, sympy.Mul) and any(isinstance(a, sympy.UnevaluatedExpr) for a in expr.args):

@@ -48,8 +48,70 @@ class Prepared:
     units: str = ""
 
 
+# escapes a JSON string ate: "\\frac" read as form feed + "rac", "\\theta" as tab + "heta"
+_EATEN_ESCAPES = {"\f": "\\f", "\t": "\\t", "\b": "\\b", "\r": "\\r", "\n": "\\n"}
+# only before the rest of a command that is common in answers (a tab before "ext{13}" stays a tab)
+_EATEN_ESCAPE_RE = re.compile(
+    r"(?<!\\)(?:\f(?=rac\b|rac\{|orall\b)|\t(?=heta\b|imes\b|an\b|au\b|riangle\b|frac\b)"
+    r"|\x08(?=eta\b|inom\b|ar\{|egin\{)|\r(?=ho\b|ight\b)|\n(?=eq\b|abla\b|otin\b|u\b))"
+)
+_TEXT_FUNCTION_RE = re.compile(
+    r"\\(?:text|mathrm|operatorname|textrm)\s*\{\s*"
+    r"(sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|log|ln|exp)\s*\}"
+)
+_SUFFIX = r"(st|nd|rd|th)"
+_ORDINAL_RE = re.compile(
+    r"(?<![\d.])(\d+)(?:\^\s*\{\s*\\(?:text|mathrm|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}\s*\}"
+    r"|\^\s*\{\s*" + _SUFFIX + r"\s*\}|\^\s*" + _SUFFIX + r"\b"
+    r"|\s*\\(?:text|mathrm|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}|" + _SUFFIX + r"\b)"
+)
+_DEGREES_MINUTES_RE = re.compile(
+    r"(\d+)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)\s*"
+    r"(\d+(?:\.\d+)?)\s*(?:'|′|\^\s*\{?\s*\\prime\s*\}?)"
+    r"(?:\s*(\d+(?:\.\d+)?)\s*(?:''|\"|″|\^\s*\{?\s*\\prime\\prime\s*\}?))?"
+)
+_TEXT_WITH_SEPARATOR_RE = re.compile(r"\\text\s*\{([^{}]*?)\b(and|or)\b([^{}]*)\}")
+
+
+def _ordinal_suffix(n: int) -> str:
+    if n % 100 in (11, 12, 13):
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def _ordinal(m: re.Match) -> str:
+    """``3^{\\text{rd}}`` -> ``3`` when the suffix is the number's own; else unchanged."""
+    suffix = next(g for g in m.groups()[1:] if g)
+    return m.group(1) if _ordinal_suffix(int(m.group(1))) == suffix else m.group(0)
+
+
+def _degrees_minutes(m: re.Match) -> str:
+    """``30^\\circ 30'`` -> the exact degrees ``\\frac{61}{2}^\\circ``."""
+    value = Fraction(m.group(1)) + Fraction(m.group(2)) / 60 + Fraction(m.group(3) or 0) / 3600
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}^\\circ"
+
+
+def restore_written_forms(s: str) -> str:
+    """Forms that do not parse as written: escapes eaten by JSON, ``\\text{cos}``, ordinals
+    (``21^{\\text{st}}``), degrees with minutes, a ``\\text{}`` group holding 'and' between values."""
+    if _EATEN_ESCAPE_RE.search(s):
+        s = _EATEN_ESCAPE_RE.sub(lambda m: _EATEN_ESCAPES[m.group(0)], s)
+    if "{" in s:
+        s = _TEXT_FUNCTION_RE.sub(r"\\\1 ", s)
+    if re.search(r"\d[\s^{]*(?:\\text|\\mathrm|\\textrm)?\s*\{?\s*(?:st|nd|rd|th)\b", s):
+        s = _ORDINAL_RE.sub(_ordinal, s)
+    if "'" in s or "′" in s or "prime" in s:
+        s = _DEGREES_MINUTES_RE.sub(_degrees_minutes, s)
+    for _ in range(5):  # "3 \\text{ apples and } 5 \\text{ pears}": the 'and' separates the values
+        new = _TEXT_WITH_SEPARATOR_RE.sub(r"\\text{\1} \2 \\text{\3}", s)
+        if new == s:
+            break
+        s = new
+    return re.sub(r"\\text\s*\{\s*\}", " ", s) if "\\text" in s else s
+
+
 def clean(s: str) -> Prepared:
-    s = strip_outer_box(s).strip()
+    s = strip_outer_box(restore_written_forms(s)).strip()
     if "\\begin" not in s:
         s = re.sub(r"\\\\(?=[a-zA-Z])", r"\\", s)  # JSON-escaped LaTeX: "\\frac" -> "\frac"
     s = s.replace('\\"', "").replace('"', "")
@@ -190,9 +252,18 @@ _SQRT_UNICODE_RE = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\([^()]*\)|\{[^{}]
 _SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\\in\s*\\mathbb\{R\}\s*)?(?:\||\\mid|:)\s*(.+?)\s*\\\}$")
 
 
+_CIRCLED_RE = re.compile("[\u2460-\u2473]+")
+
+
+def _circled(m: re.Match) -> str:
+    """Circled digits (choice numbers): ``①③`` -> ``1, 3``."""
+    return ", ".join(str(ord(ch) - 0x2460 + 1) for ch in m.group(0))
+
+
 def _unicode_to_latex(s: str) -> str:
     if s.isascii():
         return s
+    s = _CIRCLED_RE.sub(_circled, s)
     s = _SQRT_UNICODE_RE.sub(lambda m: "\\sqrt{" + m.group(1).strip("(){}") + "}", s)
     return _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
 
