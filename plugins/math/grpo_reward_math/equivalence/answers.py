@@ -67,15 +67,25 @@ def _is_pm_tuple(s: str) -> bool:
     return len(entries) > 1 and all(len(_PM_RE.findall(e)) <= 1 for e in entries)
 
 
-# "Largest: 9", "\\text{Total: } 15": a label of words and a colon before the value
-_LABEL_RE = re.compile(
-    r"^\s*(?:\\text(?:bf)?\s*\{\s*[A-Za-z][A-Za-z ]{2,30}?\s*:\s*\}|[A-Za-z][A-Za-z ]{2,30}?\s*:)\s*(?=\S)"
+# "Largest: 9", "\\text{Total: } 15": a label and a colon before the value
+_TEXT_LABEL_RE = re.compile(r"^\s*\\text(?:bf)?\s*\{\s*[A-Za-z][A-Za-z ]{0,30}?\s*:\s*\}\s*(?=\S)")
+_WORD_LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z ]{2,30}?\s*:\s*(?=\S)")
+_LETTER_LABEL_RE = re.compile(r"^\s*[A-Za-z]\s*:\s*(?=[-\d\\(])")
+# "k \\in \\mathbb{Z}", "\\text{where } n \\in \\mathbb{N}": the domain of a family's parameter
+_PARAMETER_DOMAIN_RE = re.compile(
+    r"^\s*(?:\\text\s*\{\s*(?:where|for|with)\s*\}\s*)?[A-Za-z](?:\s*,\s*[A-Za-z])*\s*(?:\\in|∈)\s*"
+    r"(?:\\mathbb\s*\{\s*[ZN]\s*\}|\\mathbb\s*[ZN]|[ZN])\s*$"
+    r"|^\s*\\text\s*\{[^{}]*\bintegers?\b[^{}]*\}\s*(?:[A-Za-z]\s*)?$"
 )
 
 
 def strip_label(piece: str) -> str:
-    """``Largest: 9`` -> ``9`` (labels of three or more letters; ``a:b`` ratios stay)."""
-    m = _LABEL_RE.match(piece)
+    """``Largest: 9`` -> ``9``; ``x: 3`` -> ``3``; ``\\text{ratio: } 1:2`` -> ``1:2``. A plain label
+    needs a colon-free value (``a:b`` and ``3:2`` are ratios)."""
+    m = _TEXT_LABEL_RE.match(piece)
+    if m:
+        return piece[m.end() :]
+    m = _WORD_LABEL_RE.match(piece) or _LETTER_LABEL_RE.match(piece)
     if not m or ":" in piece[m.end() :]:
         return piece
     return piece[m.end() :]
@@ -151,6 +161,8 @@ def analyse(raw: str, max_chars: int, is_gold: bool = False) -> Answer:
             seen.add(key)
             unique.append(piece)
     pieces = unique
+    if len(pieces) > 1:  # "k\\pi, k \\in \\mathbb{Z}": the parameter's domain is no answer
+        pieces = [piece for piece in pieces if not _PARAMETER_DOMAIN_RE.match(piece)] or pieces
     if len(pieces) > 64:
         raise Unparseable("too many items")
     items: list[Item] = []
