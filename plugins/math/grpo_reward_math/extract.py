@@ -129,6 +129,40 @@ def last_box_cluster(text: str, boxes: list[tuple[int, int, str]]) -> list[str]:
     return [content for _, _, content in cluster]
 
 
+def _unclosed_box(text: str) -> int:
+    """Index of the content of a ``\\boxed{`` whose brace never closes and that no complete box
+    follows, else -1: the completion was cut inside its answer."""
+    if "\\boxed" not in text and "\\fbox" not in text and "\\framebox" not in text:
+        return -1
+    groups = _brace_matches(text)
+    last_open = -1
+    last_complete = -1
+    for command in BOX_COMMANDS:
+        start = 0
+        while (i := text.find(command, start)) >= 0:
+            j = i + len(command)
+            start = j
+            if j < len(text) and text[j].isalpha():
+                continue
+            while j < len(text) and text[j] == " ":
+                j += 1
+            if j < len(text) and text[j] == "{":
+                if j in groups:
+                    last_complete = max(last_complete, i)
+                else:
+                    last_open = max(last_open, j + 1)
+    return last_open if last_open > last_complete else -1
+
+
+def _unclosed_tag(text: str) -> int:
+    """Index of the content of a last ``<answer>`` that no ``</answer>`` closes, else -1."""
+    lower = text.lower()
+    i = lower.rfind("<answer>")
+    if i < 0 or lower.find("</answer>", i) >= 0:
+        return -1
+    return i + len("<answer>")
+
+
 def _strip_math_delimiters(s: str) -> str:
     s = s.strip()
     changed = True
@@ -169,8 +203,12 @@ def _final_answer_span(text: str) -> tuple[int, str] | None:
     return (position, span) if span else None
 
 
-def _candidates(text: str, method: str) -> tuple[int, Extraction] | None:
+def _candidates(text: str, method: str, allow_truncated: bool) -> tuple[int, Extraction] | None:
     """(position, extraction) of the last answer found by one method, or None."""
+    if method == "boxed" and allow_truncated:
+        cut = _unclosed_box(text)
+        if cut >= 0 and text[cut:].strip():
+            return cut, Extraction([text[cut:].strip()], "boxed", 1)
     if method == "answer_tag":
         matches = list(_ANSWER_TAG_RE.finditer(text)) if "<answer>" in text.lower() else []
         if matches:
@@ -198,12 +236,19 @@ def _candidates(text: str, method: str) -> tuple[int, Extraction] | None:
 
 
 def extract_answer(
-    text: str, priority: tuple[str, ...], after_think: bool, prefer_last: bool = True
+    text: str,
+    priority: tuple[str, ...],
+    after_think: bool,
+    prefer_last: bool = True,
+    allow_truncated: bool = False,
 ) -> Extraction:
     """Find the final answer in a completion.
 
     Each method in ``priority`` proposes its last answer; with ``prefer_last`` the one written last
     in the completion wins (ties go by priority), otherwise the first method that finds one.
+    A completion cut inside its answer (an unclosed ``<answer>`` when tags are looked for, or an
+    unclosed ``\\boxed{``) has none (method ``truncated``) unless ``allow_truncated``: the model
+    never finished it, and its prefix ("<answer>2" of "<answer>25") must not earn reward.
     """
     if after_think:
         cut = text.rfind("</think>")
@@ -212,9 +257,13 @@ def extract_answer(
         text = text[cut + len("</think>") :]
     if len(text) > SEARCH_WINDOW:
         text = text[-SEARCH_WINDOW:]
+    if not allow_truncated and (
+        ("answer_tag" in priority and _unclosed_tag(text) >= 0) or _unclosed_box(text) >= 0
+    ):
+        return Extraction(method="truncated")
     best: tuple[int, int, Extraction] | None = None
     for rank, method in enumerate(priority):
-        found = _candidates(text, method)
+        found = _candidates(text, method, allow_truncated)
         if found is None:
             continue
         if not prefer_last:
@@ -265,6 +314,16 @@ def has_hedge(answer: str) -> bool:
     Relations joined by 'or' (``x < 2 or x > 3``) describe one set and are no hedge.
     """
     return bool(_HEDGE_RE.search(answer)) and not _RELATION_RE.search(answer)
+
+
+_WORD_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
+_WORDS_RE = re.compile(r"[A-Za-z][A-Za-z '’-]*")
+
+
+def is_word_answer(s: str) -> bool:
+    """Words only (``Evelyn``, ``\\text{odd}``): no operator, digit or LaTeX command outside text."""
+    t = _WORD_WRAPPER_RE.sub(r"\1", _strip_math_delimiters(s)).strip().strip(".")
+    return bool(_WORDS_RE.fullmatch(t))
 
 
 def strip_outer_box(s: str) -> str:

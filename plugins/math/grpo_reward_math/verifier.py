@@ -20,8 +20,12 @@ from grpo_reward_math.extract import (
     digest,
     extract_answer,
     has_hedge,
+    is_word_answer,
     normalize_key,
 )
+
+#: extraction outcomes after which math-verify's search of the completion must not run
+_NO_FALLBACK = ("no_think_end", "truncated")
 
 
 class MathOptions(VerifierOptions):
@@ -51,6 +55,11 @@ class MathOptions(VerifierOptions):
         "zero", description="score of a completion with no answer found"
     )
     max_answer_chars: int = Field(1000, ge=10, description="longer extracted answers score 0 unparsed")
+    allow_truncated_answer: bool = Field(
+        False,
+        description="count an answer the completion was cut inside (an unclosed <answer> when tags "
+        "are looked for, or an unclosed \\boxed{); off: such a completion scores 0",
+    )
     reject_prompt_copies: bool = Field(True, description="an expression copied from the prompt is no answer")
 
     @field_validator("extraction_priority", mode="before")
@@ -89,7 +98,11 @@ class MathVerifier(Verifier):
     def _extract(self, sample: Sample) -> Extraction:
         priority = tuple(m for m in self.options.extraction_priority if m != "fallback")
         return extract_answer(
-            sample.completion_text, priority, self.options.after_think, self.options.prefer_last
+            sample.completion_text,
+            priority,
+            self.options.after_think,
+            self.options.prefer_last,
+            self.options.allow_truncated_answer,
         )
 
     def _copied_from_prompt(self, sample: Sample, answers: list[str], gold: str) -> bool:
@@ -103,6 +116,8 @@ class MathVerifier(Verifier):
             return False
         if not any(ch.isalpha() or ch in "+-*/^\\" for ch in answer):
             return False
+        if is_word_answer(answers[0]):
+            return False  # a name or word the question offers ("Evelyn", "odd"): choosing it is answering
         if answer == compact(gold):
             return False
         return answer in compact(prompt[-20000:])
@@ -113,7 +128,7 @@ class MathVerifier(Verifier):
         if extraction.found:
             answer_key: Hashable = tuple(digest(normalize_key(a)) for a in extraction.answers)
             copied = self._copied_from_prompt(sample, extraction.answers, gold)
-        elif "fallback" in self.options.extraction_priority and extraction.method != "no_think_end":
+        elif "fallback" in self.options.extraction_priority and extraction.method not in _NO_FALLBACK:
             answer_key = ("raw", digest(sample.completion_text[-5000:]))
             copied = False
         else:
@@ -157,9 +172,11 @@ class MathVerifier(Verifier):
         extraction = self._extract(sample)
         answers = extraction.answers if extraction.found else []
         method = extraction.method
+        if extraction.method == "truncated":
+            return Score.ok(0.0, reason="answer cut off (unclosed <answer> or \\boxed{)", method=method)
         if (
             not answers
-            and extraction.method != "no_think_end"
+            and extraction.method not in _NO_FALLBACK
             and "fallback" in self.options.extraction_priority
         ):
             fallback = eq.fallback_answer(sample.completion_text[-4000:])

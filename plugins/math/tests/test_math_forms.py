@@ -187,6 +187,46 @@ def test_after_think_option():
     assert unfinished.value == 0.0 and unfinished.details["reason"] == "no answer found"
 
 
+@pytest.mark.parametrize(
+    ("priority", "completion"),
+    [
+        (["answer_tag"], "</think></answer></think><answer>2"),
+        (["answer_tag"], "<answer>1</answer> wait, no: <answer>2"),
+        (["answer_tag", "boxed"], "<answer>\\boxed{2}"),
+        (["boxed"], "The final answer is $\\boxed{2"),
+        (["boxed", "final_answer", "fallback"], "So $x = 2$. The final answer is \\boxed{2"),
+        (["boxed"], "First \\boxed{2} then I doubt it: \\boxed{\\frac{2"),
+        (["final_answer", "fallback"], "The answer is \\boxed{2"),
+        (["boxed", "answer_tag", "final_answer", "fallback"], "x = 2 so <answer>2"),
+    ],
+)
+def test_answer_cut_at_the_length_limit_earns_nothing(priority, completion):
+    """A completion cut inside its answer ("<answer>2" of "<answer>25") never earns reward."""
+    result = score(MathVerifier({"extraction_priority": priority}), "2", completion)
+    assert result.status is Status.OK and result.value == 0.0
+    assert "cut off" in result.details["reason"]
+
+
+def test_truncated_answer_option_allows_it():
+    allow = {"allow_truncated_answer": True}
+    tag = MathVerifier({"extraction_priority": ["answer_tag"], **allow})
+    assert score(tag, "2", "</think></answer></think><answer>2").value == 1.0
+    assert score(tag, "3", "</think></answer></think><answer>2").value == 0.0
+    box = MathVerifier({"extraction_priority": ["boxed"], **allow})
+    assert score(box, "\\frac{1}{2}", "so \\boxed{\\frac{1}{2}").value == 1.0  # only the box is open
+    assert score(box, "\\frac{1}{2}", "so \\boxed{\\frac{1}{2").value == 0.0  # the fraction is too
+    assert score(box, "2", "so \\boxed{2").value == 1.0
+
+
+def test_closed_answers_next_to_stray_open_ones_still_count():
+    # a complete box after an unclosed one, and a tag closed after a later-looking '<answer>' mention
+    v = MathVerifier({"extraction_priority": ["answer_tag", "boxed"]})
+    assert score(v, "2", "\\boxed{ oops. Final: \\boxed{2}").value == 1.0
+    assert score(v, "2", "<answer>2</answer>").value == 1.0
+    boxed_only = MathVerifier({"extraction_priority": ["boxed"]})
+    assert score(boxed_only, "2", "I use <answer> tags rarely. \\boxed{2}").value == 1.0
+
+
 def test_missing_answer_option(verifier):
     assert score(verifier, "4", "I do not know.").value == 0.0
     na = MathVerifier({"missing_answer": "not_applicable", "extraction_priority": ["boxed"]})
@@ -235,6 +275,37 @@ def test_copying_the_problem_back_is_no_answer(verifier):
     assert score(verifier, "x+1", "\\boxed{x+1}", prompt=prompt).value == 1.0
     # a number that happens to appear in the prompt is fine
     assert score(verifier, "12", "\\boxed{12}", prompt="A box holds 12 eggs. How many?").value == 1.0
+
+
+# b18 (issue 14, written before the fix): a name or word the question offers is an answer, not a copy
+RACE = "Alice, Bob and Evelyn ran a race. Who won?"
+CAPITAL = "Which city, Paris or Rome, is the capital of Italy?"
+PARITY = "Is the function even, odd, or neither?"
+DAYS = "Which is later in the week, \\text{Monday} or \\text{Friday}? Answer with the day."
+PROMPT_COPY_CASES = [
+    (RACE, "\\text{Evelyn}", "Evelyn", True),
+    (RACE, "Evelyn", "\\text{Evelyn}", True),
+    (RACE, "Evelyn", "\\text{Bob}", False),
+    (CAPITAL, "Rome", "\\text{Rome}", True),
+    (CAPITAL, "Rome", "\\text{Paris}", False),
+    (PARITY, "\\text{odd}", "odd", True),
+    (PARITY, "\\text{odd}", "\\text{neither}", False),
+    ("Compute \\frac{3}{4}+\\frac{1}{8}.", "\\frac{7}{8}", "\\frac{3}{4}+\\frac{1}{8}", False),
+    ("Simplify \\sqrt{x^2} for x<0.", "-x", "\\sqrt{x^2}", False),
+    (DAYS, "Friday", "\\text{Friday}", True),
+    ("Expand (x+1)(x+2).", "x^2+3x+2", "(x+1)(x+2)", False),
+    (
+        "Name the polygon with five sides: square, pentagon, hexagon?",
+        "\\text{pentagon}",
+        "\\text{Pentagon}",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("prompt", "gold", "pred", "equivalent"), PROMPT_COPY_CASES)
+def test_prompt_copy_guard_spares_names_the_question_offers(verifier, prompt, gold, pred, equivalent):
+    assert (score(verifier, gold, boxed(pred), prompt=prompt).value == 1.0) is equivalent
 
 
 @pytest.mark.parametrize("completion", ["", "   ", "\\boxed{}", "asdkjh qwe zzz", "\\boxed{\\frac{}{}}"])
