@@ -57,6 +57,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def dead_url() -> str:
+    """A URL nothing listens on."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
 class PoolingBehaviour:
     """What the test server does next: ``normal``, ``slow`` (seconds), ``garbage`` (a body), ``fail``
     (HTTP errors before answering), ``per_step`` (STEP-pooler rows); it counts requests in flight."""
