@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         "--adapter", default="qwen_prm", choices=["qwen_prm", "math_shepherd", "token_classification"]
     )
     parser.add_argument("--samples", type=int, default=None, help="default: 256 on cpu, 1024 on cuda")
-    parser.add_argument("--token-budget", type=int, default=None, help="default: 16384 on cpu, 65536 on cuda")
+    parser.add_argument(
+        "--token-budget", type=int, default=None, help="default: the verifier's for the device"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--baseline-samples", type=int, default=64, help="one-by-one samples per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     from grpo_reward_prm import PRMVerifier
+    from grpo_reward_prm.local import default_token_budget
     from grpo_reward_prm.tiny import save_tiny_prm
 
     from grpo_core import Sample
@@ -118,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     size = args.size or ("small" if args.device == "cuda" else "tiny")
     count = args.samples or (1024 if args.device == "cuda" else 256)
-    budget = args.token_budget or (65536 if args.device == "cuda" else 16384)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    budget = args.token_budget or default_token_budget(args.device)
     samples = [Sample(s) for s in make_samples(count, args.seed)]
 
     with tempfile.TemporaryDirectory() as directory:
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
         "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "dtype": str(verifier._model.dtype).removeprefix("torch."),
         "adapter": args.adapter,
         "size": size,
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"prm throughput: {args.adapter} PRM, {size} ({params / 1e6:.2f}M parameters, {figures['dtype']}) "
         f"on {figures['gpu'] or 'cpu'}; {count} samples, {figures['tokens_mean']:.0f} tokens mean, "
-        f"{figures['tokens_max']} max; token budget {budget}"
+        f"{figures['tokens_max']} max; token budget {budget}; {torch.get_num_threads()} CPU thread(s)"
     )
     print(f"  one-by-one : {single_rate:9.1f} samples/s ({len(subset)} samples per round)")
     print(f"  batched    : {batched_rate:9.1f} samples/s ({count} samples per round)")

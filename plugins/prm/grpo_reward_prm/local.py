@@ -35,6 +35,13 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
+def default_token_budget(device: str) -> int:
+    """A GPU wants big batches; on a CPU, past a few thousand padded tokens the attention matrices
+    fall out of cache and a batch costs more than its sequences one by one (measured: see
+    benchmarks/RESULTS.md)."""
+    return 2048 if device == "cpu" else 16384
+
+
 def token_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
     """Indices grouped so each batch's padded size (longest x count) stays within ``budget``.
 
@@ -80,9 +87,12 @@ class LoadedPRM:
         self._torch = torch
         self._run_lock = threading.Lock()
 
-    def run(self, encoded: Sequence[Encoded], adapter: Adapter, token_budget: int) -> list[list[float]]:
+    def run(
+        self, encoded: Sequence[Encoded], adapter: Adapter, token_budget: int | None
+    ) -> list[list[float]]:
         """Step probabilities per input, in input order; the same numbers however they are batched."""
         torch = self._torch
+        token_budget = token_budget or default_token_budget(self.device)
         results: list[list[float] | None] = [None] * len(encoded)
         batches = token_batches([len(e.input_ids) for e in encoded], token_budget)
         with self._run_lock, torch.inference_mode():

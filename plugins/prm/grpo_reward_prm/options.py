@@ -40,7 +40,9 @@ class PRMOptions(VerifierOptions):
     # -- local --
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    token_budget: PositiveInt = Field(16384, description="padded tokens per forward pass")
+    token_budget: PositiveInt | None = Field(
+        None, description="padded tokens per forward pass; default 16384 on a GPU, 2048 on a CPU"
+    )
     batch_size: PositiveInt = Field(256, description="samples per scoring call")
     trust_remote_code: bool = False
     # -- served --

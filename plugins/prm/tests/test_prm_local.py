@@ -212,3 +212,14 @@ def test_engine_dedups_identical_texts_and_reports_failures_visibly(tiny_prms, c
         result = engine.score(rows[:2])
         assert [s.status for s in result.scores["prm"]] == [Status.ERROR, Status.ERROR]
         assert "good_token" in result.scores["prm"][0].details["error"]
+
+
+def test_nothing_loads_before_the_first_batch(tiny_prms):
+    from grpo_reward_prm import local
+
+    options = {"model": tiny_prms["qwen_prm"], "adapter": "qwen_prm", "device": "cpu", "dtype": "float16"}
+    verifier = PRMVerifier(options)
+    key = (tiny_prms["qwen_prm"], "token_classification", "cpu", "float16", False)
+    assert key not in local._MODELS and verifier._model is None
+    verifier.setup()
+    assert local._MODELS[key] is verifier._model and verifier._model.dtype is torch.float16

@@ -130,3 +130,31 @@ def test_cache_key_is_the_question_and_the_steps():
     c = Sample(prompt="other q", completion="<think>x\n\ny</think>")
     assert verifier.cache_key(a) == verifier.cache_key(b)  # same steps: same score
     assert verifier.cache_key(a) != verifier.cache_key(c)
+
+
+def test_the_plugin_imports_neither_torch_nor_transformers():
+    """grpo plugins / config checks must stay light: the heavy imports wait for the first batch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, grpo_reward_prm;"
+        "from grpo_reward_prm import PRMVerifier;"
+        "PRMVerifier({'model': 'm'});"
+        "heavy = [m for m in ('torch', 'transformers', 'httpx') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dtype_and_device_defaults():
+    import torch
+    from grpo_reward_prm.local import default_token_budget, resolve_device, resolve_dtype
+
+    assert resolve_dtype("auto", "cuda") is torch.bfloat16
+    assert resolve_dtype("auto", "cuda:1") is torch.bfloat16
+    assert resolve_dtype("auto", "cpu") is torch.float32
+    assert resolve_dtype("float16", "cpu") is torch.float16
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert default_token_budget("cpu") < default_token_budget("cuda")
