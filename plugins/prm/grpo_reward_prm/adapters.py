@@ -53,8 +53,14 @@ class Adapter:
     def encode(self, tokenizer: Any, question: str, steps: Sequence[str]) -> Encoded:
         raise NotImplementedError
 
+    @property
+    def vocab_ids(self) -> list[int] | None:
+        """Token ids whose LM logits are read (causal-LM PRMs); ``None``: a classification head."""
+        return None
+
     def step_probabilities(self, rows: Any) -> list[float]:
-        """P(good) per step from the model's output rows at the score positions (a torch tensor)."""
+        """P(good) per step from the model's output rows at the score positions (a torch tensor):
+        label logits, or for a causal LM the logits of ``vocab_ids`` in that order."""
         import torch
 
         probs = torch.softmax(rows.float(), dim=-1)[:, self.options.positive_label]
@@ -125,11 +131,14 @@ class MathShepherdAdapter(Adapter):
         ids = list(tokenizer(text)["input_ids"])  # the model was trained with its BOS
         return Encoded(ids, self._marker_positions(ids, self.tag_id, len(steps)))
 
+    @property
+    def vocab_ids(self) -> list[int]:
+        return [self.good_id, self.bad_id]
+
     def step_probabilities(self, rows: Any) -> list[float]:
         import torch
 
-        pair = rows[:, [self.good_id, self.bad_id]].float()
-        return [float(p) for p in torch.softmax(pair, dim=-1)[:, 0]]
+        return [float(p) for p in torch.softmax(rows.float(), dim=-1)[:, 0]]
 
     @property
     def served_good_index(self) -> int:

@@ -104,12 +104,44 @@ class LoadedPRM:
                     n = len(encoded[i].input_ids)
                     ids[row, :n] = torch.tensor(encoded[i].input_ids, dtype=torch.long)
                     mask[row, :n] = 1  # right padding: positions of real tokens do not move
-                output = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
-                logits = output.logits if hasattr(output, "logits") else output[0]
+                rows = self._score_rows(ids.to(self.device), mask.to(self.device), adapter.vocab_ids)
                 for row, i in enumerate(batch):
-                    positions = torch.tensor(encoded[i].positions, dtype=torch.long, device=logits.device)
-                    results[i] = adapter.step_probabilities(logits[row].index_select(0, positions))
+                    positions = torch.tensor(encoded[i].positions, dtype=torch.long, device=rows.device)
+                    results[i] = adapter.step_probabilities(rows[row].index_select(0, positions))
         return [r if r is not None else [] for r in results]
+
+    def _score_rows(self, ids: Any, mask: Any, vocab_ids: list[int] | None) -> Any:
+        """Per-token outputs: the head's label logits, or for a causal LM the logits of ``vocab_ids``.
+
+        A causal LM's full logits are (tokens x vocabulary): gigabytes for a 150k vocabulary at a
+        16k-token budget. When the LM head is a plain linear layer, only its rows for the tokens
+        we read are applied to the final hidden states: the same numbers, a sliver of the memory.
+        """
+        if vocab_ids is not None and self._plain_lm_head():
+            hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            head = self.model.get_output_embeddings()
+            index = self._torch.tensor(vocab_ids, device=head.weight.device)
+            bias = None if head.bias is None else head.bias.index_select(0, index)
+            return self._torch.nn.functional.linear(hidden, head.weight.index_select(0, index), bias)
+        output = self.model(input_ids=ids, attention_mask=mask)
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        return logits if vocab_ids is None else logits[..., vocab_ids]
+
+    def _plain_lm_head(self) -> bool:
+        head = self.model.get_output_embeddings()
+        config = self.model.config
+        scaled = any(
+            getattr(config, name, None) not in (None, 1.0)
+            for name in (
+                "final_logit_softcapping",
+                "logit_scale",
+                "logits_scaling",
+                "output_multiplier_scale",
+            )
+        )
+        return (
+            isinstance(head, self._torch.nn.Linear) and self.model.base_model is not self.model and not scaled
+        )
 
 
 def load_tokenizer(model_path: str, trust_remote_code: bool = False) -> Any:

@@ -223,3 +223,17 @@ def test_nothing_loads_before_the_first_batch(tiny_prms):
     assert key not in local._MODELS and verifier._model is None
     verifier.setup()
     assert local._MODELS[key] is verifier._model and verifier._model.dtype is torch.float16
+
+
+def test_causal_lm_applies_only_the_good_and_bad_rows_of_its_head(tiny_prms, corpus, monkeypatch):
+    """The restricted LM head gives the numbers the full logits give."""
+    verifier = verifier_for(tiny_prms["math_shepherd"], "math_shepherd")
+    assert verifier._model._plain_lm_head()
+    samples = [
+        Sample(prompt=corpus.question, completion=corpus.think(*corpus.steps[: n + 1])) for n in range(4)
+    ]
+    restricted = score(verifier, samples)
+    monkeypatch.setattr(type(verifier._model), "_plain_lm_head", lambda self: False)
+    full = score(verifier, samples)
+    for a, b in zip(restricted, full):
+        assert a.details["step_scores"] == pytest.approx(b.details["step_scores"], abs=1e-5)
