@@ -21,6 +21,8 @@ _MODELS: dict[tuple, LoadedPRM] = {}
 def resolve_device(device: str) -> str:
     import torch
 
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {device}, but torch sees no CUDA device (use device: auto or cpu)")
     if device != "auto":
         return device
     return "cuda" if torch.cuda.is_available() else "cpu"

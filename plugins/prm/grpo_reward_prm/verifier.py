@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from grpo_core import Isolation, Sample, Score, Verifier
+from grpo_core import ConfigError, Isolation, Sample, Score, Verifier
 from grpo_core.sample import to_text
 from grpo_reward_prm.adapters import ADAPTERS, Adapter, Encoded, MarkerMismatch
 from grpo_reward_prm.aggregate import aggregate
@@ -41,7 +41,25 @@ class PRMVerifier(Verifier):
 
     # -- set-up --------------------------------------------------------------------------------
     def setup(self) -> None:
-        """Load the model (local) or the tokenizer (served) once per process."""
+        """Load the model (local) or the tokenizer (served) once per process.
+
+        What the user can fix (a missing extra, a model that does not load, a marker token the
+        tokenizer lacks) is a ConfigError naming the option: ``grpo train`` exits 2 before step 1.
+        """
+        opts: PRMOptions = self.options  # type: ignore[assignment]
+        extra = "local" if opts.mode == "local" else "served"
+        try:
+            self._load()
+        except ImportError as exc:
+            raise ConfigError(
+                f"prm (mode: {opts.mode}) needs {exc.name or exc}: pip install 'grpo-reward-prm[{extra}]'"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"prm: cannot use model {opts.model!r} with adapter {opts.adapter!r}: {exc}"
+            ) from exc
+
+    def _load(self) -> None:
         opts: PRMOptions = self.options  # type: ignore[assignment]
         if opts.mode == "local":
             from grpo_reward_prm.local import get_model

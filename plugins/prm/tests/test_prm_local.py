@@ -237,3 +237,22 @@ def test_causal_lm_applies_only_the_good_and_bad_rows_of_its_head(tiny_prms, cor
     full = score(verifier, samples)
     for a, b in zip(restricted, full):
         assert a.details["step_scores"] == pytest.approx(b.details["step_scores"], abs=1e-5)
+
+
+def test_a_model_that_does_not_load_is_a_config_error_at_start(tiny_prms):
+    import grpo_reward_prm
+
+    from grpo_core import ConfigError
+
+    registry = PluginRegistry()
+    registry.add_plugin(grpo_reward_prm, "prm")
+    cases = [
+        ({"model": "no-such-org/no-such-prm"}, "no-such-org/no-such-prm"),
+        ({"model": tiny_prms["math_shepherd"], "adapter": "math_shepherd", "bad_token": "nope"}, "bad_token"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append(({"model": tiny_prms["qwen_prm"], "device": "cuda"}, "no CUDA device"))
+    for options, message in cases:
+        engine = Engine([{"verifier": "prm", "options": options}], registry=registry)
+        with engine, pytest.raises(ConfigError, match=message):
+            engine.start()
