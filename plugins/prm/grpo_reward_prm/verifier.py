@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -12,6 +13,10 @@ from grpo_reward_prm.adapters import ADAPTERS, Adapter, Encoded, MarkerMismatch
 from grpo_reward_prm.aggregate import aggregate
 from grpo_reward_prm.options import PRMOptions
 from grpo_reward_prm.steps import StepRule, reasoning_text, split_steps
+
+#: a fast tokenizer's Rust side refuses concurrent calls that reset its padding/truncation state
+#: ("Already borrowed"); batches prepare in worker threads, and verifiers may share a tokenizer.
+_TOKENIZER_LOCK = threading.Lock()
 
 #: per-step scores kept in a sample's details (they are logged per sample)
 DETAIL_STEPS = 64
@@ -142,7 +147,8 @@ class PRMVerifier(Verifier):
                 continue
             question = self.adapter.clean(self._question(sample))
             try:
-                encoded = self.adapter.encode(self._tokenizer, question, steps)
+                with _TOKENIZER_LOCK:
+                    encoded = self.adapter.encode(self._tokenizer, question, steps)
             except MarkerMismatch as exc:
                 prepared.append(Score.error(str(exc)))
                 continue
