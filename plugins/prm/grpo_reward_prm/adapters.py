@@ -5,7 +5,7 @@
 - ``math_shepherd`` (Math-Shepherd): a causal LM; each step ends with a tag token (``ки``) and the
   softmax over the good/bad tokens' logits at the tag is P(good).
 - ``token_classification`` (TRL's ``PRMTrainer``): prompt, then each step plus a separator; the
-  label sits on each step's last token.
+  label sits on the last token of each step with its separator.
 
 Adapters need a tokenizer but never torch at import: ``step_probabilities`` gets torch tensors.
 """
@@ -146,7 +146,8 @@ class MathShepherdAdapter(Adapter):
 
 
 class TokenClassificationAdapter(Adapter):
-    """TRL ``PRMTrainer`` layout: [BOS] prompt, then per step its tokens and the separator's."""
+    """TRL ``PRMTrainer`` layout: [BOS] prompt, then per step its tokens and the separator's; the
+    score is read where the trainer put the label, on the last of those tokens."""
 
     name = "token_classification"
 
@@ -165,8 +166,8 @@ class TokenClassificationAdapter(Adapter):
             if not step_ids:
                 raise MarkerMismatch(f"step {step[:40]!r} tokenises to nothing")
             ids.extend(step_ids)
-            positions.append(len(ids) - 1)
             ids.extend(self.separator_ids)
+            positions.append(len(ids) - 1)  # PRMTrainer labels the last token of step + separator
         return Encoded(ids, positions)
 
 

@@ -34,7 +34,7 @@ SIZES: dict[str, dict[str, int]] = {
 
 def train_tokenizer(texts: Iterable[str], kind: str) -> Any:
     """A word-level fast tokenizer over ``texts`` with the markers ``kind`` needs as single tokens."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
@@ -59,6 +59,8 @@ def train_tokenizer(texts: Iterable[str], kind: str) -> Any:
         bos_token=BOS if kind != "qwen_prm" else None,
         additional_special_tokens=[ROLE_START, *([QWEN_SEPARATOR] if kind == "qwen_prm" else [])],
     )
+    # Newlines are tokens, as in real PRM tokenizers (TRL's PRMTrainer separates steps with "\n").
+    wrapped.add_tokens([AddedToken("\n", normalized=False, special=False)])
     wrapped.chat_template = CHAT_TEMPLATE
     return wrapped
 

@@ -54,15 +54,15 @@ def reference_step_probabilities(path: str, kind: str, question: str, steps: lis
         model = AutoModelForCausalLM.from_pretrained(path)
         logits = model(input_ids=torch.tensor([ids])).logits[0]
         return torch.softmax(logits[positions][:, [good, bad]], dim=-1)[:, 0].tolist()
-    # TRL PRMTrainer: [BOS] prompt, then each step's tokens + separator tokens, label on each
-    # step's last token.
+    # TRL PRMTrainer: [BOS] prompt, then each step's tokens + the separator's ("\n"); the label is
+    # on the last token of step + separator.
     ids = [tokenizer.bos_token_id] + tokenizer(question, add_special_tokens=False)["input_ids"]
     separator = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    assert len(separator) == 1  # the tiny tokenizer keeps newlines, so the position is the separator
     positions = []
     for step in steps:
-        ids += tokenizer(step, add_special_tokens=False)["input_ids"]
+        ids += tokenizer(step, add_special_tokens=False)["input_ids"] + separator
         positions.append(len(ids) - 1)
-        ids += separator
     model = AutoModelForTokenClassification.from_pretrained(path)
     logits = model(input_ids=torch.tensor([ids])).logits[0]
     return torch.softmax(logits[positions], dim=-1)[:, 1].tolist()
