@@ -6,6 +6,7 @@ torch and transformers are imported here only, when the first sample needs the m
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +20,21 @@ _MODELS: dict[tuple, LoadedPRM] = {}
 
 
 def resolve_device(device: str) -> str:
+    """``auto``: this process's GPU (``LOCAL_RANK`` under accelerate/torchrun, so each training
+    process scores on its own card), else the CPU."""
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device: {device}, but torch sees no CUDA device (use device: auto or cpu)")
     if device != "auto":
         return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    local_rank = os.environ.get("LOCAL_RANK", "")
+    index = (
+        int(local_rank) % torch.cuda.device_count() if local_rank.isdigit() else torch.cuda.current_device()
+    )
+    return f"cuda:{index}"
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:

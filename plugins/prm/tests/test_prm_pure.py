@@ -156,5 +156,22 @@ def test_dtype_and_device_defaults():
     assert resolve_dtype("auto", "cpu") is torch.float32
     assert resolve_dtype("float16", "cpu") is torch.float16
     assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert default_token_budget("cpu") < default_token_budget("cuda")
+
+
+def test_auto_device_is_this_process_gpu(monkeypatch):
+    import torch
+    from grpo_reward_prm.local import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="no CUDA device"):
+        resolve_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert resolve_device("auto") == "cuda:2"
+    monkeypatch.delenv("LOCAL_RANK")
+    assert resolve_device("auto") == "cuda:1"
+    assert resolve_device("cuda:3") == "cuda:3"
