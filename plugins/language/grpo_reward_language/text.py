@@ -13,21 +13,42 @@ import re
 
 _BREAK = "\n"
 
-# Whole blocks first (they may contain anything), then inline spans, then tokens.
+# Whole blocks first (they may contain anything), then inline spans, then tokens. Each pattern runs
+# only when a cheap substring test says it can match: this runs on every completion.
 _FENCED = re.compile(r"(```|~~~)[^\n]*\n?.*?(?:\1|\Z)", re.DOTALL)
 _LATEX_ENV = re.compile(r"\\begin\{([^{}]{1,40})\}.*?(?:\\end\{\1\}|\Z)", re.DOTALL)
 _DISPLAY_MATH = re.compile(r"\$\$.*?(?:\$\$|\Z)|\\\[.*?(?:\\\]|\Z)", re.DOTALL)
-_INLINE_MATH = re.compile(r"\\\(.*?\\\)|(?<![\\$])\$(?!\s)[^$\n]{1,400}?(?<![\s\\])\$", re.DOTALL)
+_PAREN_MATH = re.compile(r"\\\(.*?\\\)", re.DOTALL)
+_DOLLAR_MATH = re.compile(r"(?<![\\$])\$(?!\s)[^$\n]{1,400}?(?<![\s\\])\$")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
-_URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+|\b[\w.+-]+@[\w-]+\.[\w.-]+\b", re.IGNORECASE)
+_URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _MARKUP = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>\n]{0,200})?/?>")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
-# A line of unfenced code: a statement keyword opening it, or code punctuation ending it.
+# A line of unfenced code: a statement's shape ("def f(", "for x in ...:", "let x =", "return ...;"),
+# code punctuation ending it, or an assignment opening it ("total += f(i)").
 _CODE_LINE = re.compile(
-    r"^[ \t]*(?:(?:def|class|import|from|return|elif|while|for|print|var|let|const|function|public|"
-    r"private|static|void|int|#include|#define|using|namespace)\b[^\n]*[:;{(=]|[^\n]*[;{}][ \t]*$"
-    r"|[\w.\[\]]+[ \t]*(?:[-+*/%]?=|==|!=|<=|>=)[^\n]*$)",
-    re.MULTILINE,
+    r"[ \t]*(?:(?:def|class|function)\s+\w+\s*[(:]"
+    r"|import\s+[\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+)*\s*$|from\s+[\w.]+\s+import\b"
+    r"|for\s+\w+(?:\s*,\s*\w+)*\s+in\s.*:\s*$|(?:if|elif|while)\s.*:\s*$|else\s*:|return\b.*[;)\]\w]\s*$"
+    r"|print\(|#\s*(?:include|define)\b|(?:let|const|var|int|float|double|auto)\s+\w+\s*="
+    r"|.*[;{}]\s*$|[\w.\[\]]+\s*(?:[-+*/%]?=|==|!=|<=|>=))"
+)
+_CODE_HINT = re.compile(r"[=;{}:(]|^\s*(?:import|from|return)\b", re.MULTILINE)
+
+#: (substrings any of which lets the pattern match, pattern, replacement): blocks end a sentence,
+#: inline spans are cut out of it.
+_STEPS = (
+    (("```", "~~~"), _FENCED, _BREAK),
+    (("\\begin{",), _LATEX_ENV, _BREAK),
+    (("$$", "\\["), _DISPLAY_MATH, _BREAK),
+    (("\\(",), _PAREN_MATH, " "),
+    (("$",), _DOLLAR_MATH, " "),
+    (("`",), _INLINE_CODE, " "),
+    (("://", "www.", "WWW."), _URL, " "),
+    (("@",), _EMAIL, " "),
+    (("<",), _MARKUP, " "),
+    (("\\",), _LATEX_COMMAND, " "),
 )
 
 
@@ -47,9 +68,9 @@ def chain_of_thought(completion: str, tag: str = "think") -> tuple[str, str]:
 
 def strip_non_linguistic(text: str) -> str:
     """Remove code blocks, inline code, LaTeX/math, URLs, e-mail addresses, markup and code lines."""
-    for pattern in (_FENCED, _LATEX_ENV, _DISPLAY_MATH):  # blocks end a sentence
-        text = pattern.sub(_BREAK, text)
-    for pattern in (_INLINE_MATH, _INLINE_CODE, _URL, _MARKUP):  # inline spans keep it whole
-        text = pattern.sub(" ", text)
-    text = _CODE_LINE.sub(_BREAK, text)
-    return _LATEX_COMMAND.sub(" ", text)
+    for hints, pattern, replacement in _STEPS:
+        if any(hint in text for hint in hints):
+            text = pattern.sub(replacement, text)
+    if _CODE_HINT.search(text):
+        text = "\n".join(_BREAK if _CODE_LINE.match(line) else line for line in text.split("\n"))
+    return text

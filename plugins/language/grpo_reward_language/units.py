@@ -28,10 +28,16 @@ CHARS_PER_UNIT = {"zh": 1.55, "ja": 2.1, "ko": 1.8}
 _HAN_RE = re.compile(f"[{HAN}]")
 _KANA_RE = re.compile(f"[{KANA}]")
 _HANGUL_RE = re.compile(f"[{HANGUL}]")
-# Sentence ends: Western punctuation before a space or the end, CJK punctuation, line breaks.
-_SENTENCE_END = re.compile(r"[.!?;:…]+(?=\s|$)|[。！？；：…\n]+|\s[-–—]\s")
-# A token: letters/digits/underscores with inner apostrophes or hyphens; CJK characters excluded.
-_TOKEN = re.compile(rf"[^\W{CJK}]+(?:['’\-][^\W{CJK}]+)*")
+_ANY_CJK = re.compile(f"[{CJK}]")
+# Sentence ends: Western punctuation before a space, CJK punctuation, line breaks (plain string
+# operations: a regex split costs more than everything else here).
+_WESTERN_ENDS = tuple(p + s for p in ".!?;:…" for s in " \t")
+_CJK_ENDS = str.maketrans({c: "\n" for c in "。！？；：…\r"})
+# A word: letters with inner apostrophes or hyphens, not touching a digit, underscore or other
+# letter (so identifiers such as x1, a_b, log2 yield nothing); CJK characters are not its letters.
+_LETTER = rf"[^\W\d_{CJK}]"
+_NOT_WORD_EDGE = rf"[^\W{CJK}]|['’\-]"
+_WORD = re.compile(rf"(?<!{_NOT_WORD_EDGE}){_LETTER}+(?:['’\-]{_LETTER}+)*(?!{_NOT_WORD_EDGE})")
 _CAMEL = re.compile(r"[a-z][A-Z]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
@@ -48,18 +54,17 @@ class Sentence:
 
 def words_of(text: str) -> list[str]:
     """The words of alphabetic scripts, without numbers, single letters and identifiers."""
-    words = []
-    for token in _TOKEN.findall(text):
-        if len(token) < 2 or any(c.isdigit() or c == "_" for c in token) or _CAMEL.search(token):
-            continue
-        words.append(token)
-    return words
+    return [
+        word for word in _WORD.findall(text) if len(word) > 1 and (word.islower() or not _CAMEL.search(word))
+    ]
 
 
 def script_of(words: list[str]) -> str:
     if not words:
         return ""
     joined = "".join(words)
+    if joined.isascii():
+        return "latin"
     cyrillic, latin = len(_CYRILLIC.findall(joined)), len(_LATIN.findall(joined))
     if cyrillic > latin:
         return "cyrillic"
@@ -85,10 +90,18 @@ def cjk_units(text: str) -> dict[str, float]:
 
 def sentences(text: str) -> list[Sentence]:
     """The text's sentences that carry any unit."""
+    for end in _WESTERN_ENDS:
+        if end in text:
+            text = text.replace(end, "\n")
+    has_cjk = _ANY_CJK.search(text) is not None
+    if has_cjk:
+        text = text.translate(_CJK_ENDS)
     out = []
-    for piece in _SENTENCE_END.split(text):
+    for piece in text.split("\n"):
+        if not piece or piece.isspace():
+            continue
         words = words_of(piece)
-        units = cjk_units(piece)
+        units = cjk_units(piece) if has_cjk and _ANY_CJK.search(piece) else {}
         if words or units:
             out.append(Sentence(words, script_of(words), units))
     return out
