@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from rich.console import Console
 
 from harness.config import load_config
@@ -53,11 +54,17 @@ def test_shaping_rewards_train_beside_math(tmp_path):
             assert f"rewards/{name}/mean" in row, (name, sorted(row))
         for name in ("overlong", "repetition", "reasoning_steps"):
             assert row[f"verifiers/{name}/ok_frac"] == 1.0, (name, row)  # ids reached them
-        # `length` fails exactly where `math` had no result (a worker timeout on a slow machine).
-        math_failed = row["verifiers/math/timeout_frac"] + row["verifiers/math/error_frac"]
+        # `length` has a value exactly where `math` has one (its status follows math's).
+        m = {
+            k: row[f"verifiers/math/{k}_frac"]
+            for k in ("ok", "timeout", "error", "not_applicable", "invalid_input")
+        }
+        assert row["verifiers/length/ok_frac"] == m["ok"]
+        assert row["verifiers/length/error_frac"] == pytest.approx(m["timeout"] + m["error"])
+        assert row["verifiers/length/not_applicable_frac"] == pytest.approx(
+            m["not_applicable"] + m["invalid_input"]
+        )
         assert row["verifiers/length/invalid_input_frac"] == 0.0
-        assert row["verifiers/length/ok_frac"] + row["verifiers/length/error_frac"] == 1.0
-        assert row["verifiers/length/error_frac"] == math_failed
         assert -1.0 <= row["rewards/overlong/mean"] <= 0.0
         assert -1.0 <= row["rewards/repetition/mean"] <= 0.0
         assert -1.0 <= row["rewards/length/mean"] <= 1.0
