@@ -25,6 +25,20 @@ _URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _MARKUP = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>\n]{0,200})?/?>")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+# Words inside math are still words: \text{...} and friends keep their argument.
+_TEXT_ARG = re.compile(r"\\(?:text|textbf|textit|textrm|mbox)\s*\{([^{}]{0,400})\}")
+
+
+def _keep_text(match: re.Match[str]) -> str:
+    """A math span's replacement: its ``\\text{}`` arguments (so prose cannot hide in math)."""
+    span = match.group(0)
+    return " " + " ".join(_TEXT_ARG.findall(span)) + " " if "\\" in span else " "
+
+
+def _keep_text_break(match: re.Match[str]) -> str:
+    return _BREAK + _keep_text(match) + _BREAK
+
+
 # A line of unfenced code: a statement's shape ("def f(", "for x in ...:", "let x =", "return ...;"),
 # code punctuation ending it, or an assignment opening it ("total += f(i)").
 _CODE_LINE = re.compile(
@@ -40,10 +54,10 @@ _CODE_HINT = re.compile(r"[=;{}:(]|^\s*(?:import|from|return)\b", re.MULTILINE)
 #: inline spans are cut out of it.
 _STEPS = (
     (("```", "~~~"), _FENCED, _BREAK),
-    (("\\begin{",), _LATEX_ENV, _BREAK),
-    (("$$", "\\["), _DISPLAY_MATH, _BREAK),
-    (("\\(",), _PAREN_MATH, " "),
-    (("$",), _DOLLAR_MATH, " "),
+    (("\\begin{",), _LATEX_ENV, _keep_text_break),
+    (("$$", "\\["), _DISPLAY_MATH, _keep_text_break),
+    (("\\(",), _PAREN_MATH, _keep_text),
+    (("$",), _DOLLAR_MATH, _keep_text),
     (("`",), _INLINE_CODE, " "),
     (("://", "www.", "WWW."), _URL, " "),
     (("@",), _EMAIL, " "),

@@ -157,9 +157,14 @@ def test_options_are_validated_with_clear_messages():
 
 def test_hostile_texts_earn_nothing_they_should_not(verifier):
     chinese = "首先我们需要计算总数。然后检查结果是否正确。"
-    # English hidden in code, math, URLs or markup does not count as English words.
-    hidden = f"<think>{chinese}```\nthe answer is clearly right\n```$\\text{{we are done here}}$</think>"
+    # English in code blocks, URLs or markup does not count as English words ...
+    hidden = f"<think>{chinese}```\nthe answer is clearly right\n```https://we.are/done/here</think>"
     assert value(verifier, hidden) == 0.0
+    # ... but prose cannot hide from the target in math: \text{} arguments are words.
+    prose = "we first add all the numbers and then we check every step again carefully"
+    in_math = f"<think>好的。$\\text{{{prose}}}$ \\[ x = 1 \\text{{{prose}}} \\]</think>"
+    assert value(verifier, in_math, "zh") < 0.1
+    assert value(verifier, in_math, "en") > 0.9
     # Numbers, symbols and single letters alone are no language: not applicable, not a 1.0.
     for text in ("1 2 3 4 5 6 7 8 9", "x y z = a + b", "!!! ??? ...", "\u200b\u200b", "<think></think>"):
         assert verifier.score(Sample(prompt="p", completion=text, target_language="en")).value is None, text
