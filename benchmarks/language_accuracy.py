@@ -78,7 +78,8 @@ def main() -> None:
     for category in ours:
         n = len(ours[category])
         mae = f"{sum(errors[category]) / len(errors[category]):.3f}" if errors[category] else "-"
-        print(f"{category:16s} {n:5d} {sum(ours[category]):5d}/{n:<3d} {sum(theirs[category]):6d}/{n:<3d} {mae:>13s}")
+        mine, base = sum(ours[category]), sum(theirs[category])
+        print(f"{category:16s} {n:5d} {mine:5d}/{n:<3d} {base:6d}/{n:<3d} {mae:>13s}")
     total = sum(sum(v) for v in ours.values())
     total_base = sum(sum(v) for v in theirs.values())
     print(f"{'all':16s} {len(scored):5d} {total:5d}/{len(scored):<3d} {total_base:6d}/{len(scored):<3d}")

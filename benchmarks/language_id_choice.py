@@ -58,7 +58,9 @@ def lingua() -> Callable[[str], str]:
 
 
 def main() -> None:
-    parallel = {k: v for k, v in json.loads(DATA.read_text(encoding="utf-8")).items() if k not in ("zh", "ja", "ko")}
+    parallel = {
+        k: v for k, v in json.loads(DATA.read_text(encoding="utf-8")).items() if k not in ("zh", "ja", "ko")
+    }
     sentences = [(lang, s) for lang, items in parallel.items() for s in items]
     short = [(lang, s) for lang, items in SHORT.items() for s in items]
     print(f"{len(sentences)} sentences (en fr de ru es), {len(short)} short phrases; CPU time per sentence")
@@ -80,9 +82,8 @@ def main() -> None:
             for _, s in sentences:
                 identify(s)
         per = (time.process_time() - started) / (repeats * len(sentences)) * 1e6
-        print(
-            f"{name:16s} {load:7.2f} {right:>5d}/{len(sentences):<4d} {right_short:>3d}/{len(short):<3d} {per:12.1f}"
-        )
+        n, n_short = len(sentences), len(short)
+        print(f"{name:16s} {load:7.2f} {right:>5d}/{n:<4d} {right_short:>3d}/{n_short:<3d} {per:12.1f}")
 
 
 if __name__ == "__main__":
