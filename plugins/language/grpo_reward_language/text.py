@@ -48,6 +48,9 @@ _CODE_LINE = re.compile(
     r"|print\(|#\s*(?:include|define)\b|(?:let|const|var|int|float|double|auto)\s+\w+\s*="
     r"|.*[;{}]\s*$|[\w.\[\]]+\s*(?:[-+*/%]?=|==|!=|<=|>=))"
 )
+# Invisible format characters (zero-width spaces/joiners, bidi marks, soft hyphens): removed first,
+# so words split by them are still words (else "t\u200bh\u200be" would hide English from a zh target).
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _CODE_HINT = re.compile(r"[=;{}:(]|^\s*(?:import|from|return)\b", re.MULTILINE)
 
 #: (substrings any of which lets the pattern match, pattern, replacement): blocks end a sentence,
@@ -82,6 +85,8 @@ def chain_of_thought(completion: str, tag: str = "think") -> tuple[str, str]:
 
 def strip_non_linguistic(text: str) -> str:
     """Remove code blocks, inline code, LaTeX/math, URLs, e-mail addresses, markup and code lines."""
+    if not text.isascii():
+        text = _INVISIBLE.sub("", text)
     for hints, pattern, replacement in _STEPS:
         if any(hint in text for hint in hints):
             text = pattern.sub(replacement, text)

@@ -168,6 +168,11 @@ def test_hostile_texts_earn_nothing_they_should_not(verifier):
     # Numbers, symbols and single letters alone are no language: not applicable, not a 1.0.
     for text in ("1 2 3 4 5 6 7 8 9", "x y z = a + b", "!!! ??? ...", "\u200b\u200b", "<think></think>"):
         assert verifier.score(Sample(prompt="p", completion=text, target_language="en")).value is None, text
+    # Zero-width characters or soft hyphens inside words do not make them vanish.
+    zero_width = "\u200b".join("we first add all the numbers and then check every step again")
+    assert value(verifier, f"<think>好的。{zero_width}</think>", "zh") < 0.2
+    soft = "we\u00adfirst add\u00adall the numbers and then check every step again"
+    assert value(verifier, f"<think>好的。{soft}</think>", "zh") < 0.2
     # A long flood of non-target text with one target word stays near 0.
     flood = ("Это очень длинное рассуждение на русском языке. " * 200) + "Answer."
     assert value(verifier, flood) < 0.01
