@@ -4,7 +4,10 @@ Reward = units in the target language / all linguistic units of the chain of tho
 :mod:`~grpo_reward_language.units` for what a unit is). A text with no linguistic content (only
 code, math or numbers) is not applicable: it has no language to be consistent in.
 
-Alphabetic sentences of at least ``min_words`` words are identified one by one. Shorter ones ("So
+Alphabetic sentences of at least ``min_words`` words are identified one by one: a confident
+identification (probability >= 0.6) decides; an ambiguous one (close languages such as es/pt or
+fr/it splitting the mass) counts as the target only when the whole text's language is the target
+too, so a Portuguese CoT does not earn Spanish credit sentence by sentence. Shorter ones ("So
 x = 4.", "OK.") are too short to identify, so they take the decision of the nearest identified
 sentence of the same script (the one before, else the one after); when the text has none, they are
 pooled and identified together, and count as the target when the model ranks it among its top
@@ -14,7 +17,7 @@ language is never written in (Cyrillic for ``en``, any alphabet for ``zh``) need
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from pydantic import Field, field_validator
 
@@ -115,16 +118,28 @@ def script_excludes(target: str, script: str) -> bool:
     return False
 
 
-#: a sentence counts as the target when the model ranks it first or gives it at least this
-#: probability (close languages, e.g. fr/it on a three-word sentence, split the mass).
+#: a sentence whose most likely language has at least this probability is decided by it alone.
+CONFIDENT = 0.6
+#: an ambiguous sentence (close languages split the mass, e.g. fr/it on "le discriminant vaut")
+#: counts as the target when the whole text's language is the target and the sentence gives the
+#: target at least this probability.
 TARGET_FLOOR = 0.2
 
 
-def is_target(sentence_words: list[str], target: str, top: int = 1) -> bool:
+def is_target(sentence_words: list[str], target: str, document: Callable[[], str]) -> bool:
+    """One sentence: a confident identification decides; an ambiguous one defers to the text's
+    language (``document()``, computed once per text when first needed)."""
     ranked = identify(" ".join(sentence_words).lower())
-    return any(
-        label == target and (rank < top or prob >= TARGET_FLOOR) for rank, (label, prob) in enumerate(ranked)
-    )
+    label, prob = ranked[0]
+    if prob >= CONFIDENT:
+        return label == target
+    target_prob = next((p for lang, p in ranked if lang == target), 0.0)
+    return (label == target or target_prob >= TARGET_FLOOR) and document() == target
+
+
+def pooled_is_target(words: list[str], target: str) -> bool:
+    """Words too short to identify alone, pooled: the target if the model ranks it in its top 3."""
+    return any(label == target for label, _ in identify(" ".join(words).lower()))
 
 
 def target_share(text: str, target: str, min_words: int) -> tuple[float, float, dict[str, float]]:
@@ -132,6 +147,17 @@ def target_share(text: str, target: str, min_words: int) -> tuple[float, float, 
     parsed = sentences(text)
     by_language: dict[str, float] = {}
     decisions: list[bool | None] = []
+    languages: dict[str, str] = {}
+
+    def document_language(script: str) -> Callable[[], str]:
+        def language() -> str:
+            if script not in languages:
+                words = [w for s in parsed if s.script == script for w in s.words]
+                languages[script] = identify(" ".join(words).lower())[0][0]
+            return languages[script]
+
+        return language
+
     for sentence in parsed:
         for language, units in sentence.cjk.items():
             by_language[language] = by_language.get(language, 0.0) + units
@@ -140,7 +166,7 @@ def target_share(text: str, target: str, min_words: int) -> tuple[float, float, 
         elif script_excludes(target, sentence.script):
             decisions.append(False)
         elif len(sentence.words) >= min_words:
-            decisions.append(is_target(sentence.words, target))
+            decisions.append(is_target(sentence.words, target, document_language(sentence.script)))
         else:
             decisions.append(None)  # too short: decided below
     _decide_short(parsed, decisions, target)
@@ -170,7 +196,7 @@ def _decide_short(parsed: list[Sentence], decisions: list[bool | None], target: 
             decisions[i] = decisions[nearest]
     for indices in undecided.values():
         pooled = [word for i in indices for word in parsed[i].words]
-        verdict = is_target(pooled, target, top=3)
+        verdict = pooled_is_target(pooled, target)
         for i in indices:
             decisions[i] = verdict
 

@@ -61,6 +61,11 @@ for lang, target in [
     ("de", "fr"),
 ]:
     rows.append(row("other_language", f"<think>{join(P[lang][2:7])}</think><answer>7</answer>", target, 0.0))
+# A close relative of the target (the hard case for a sentence-level identifier).
+CLOSE = json.loads((HERE / "close.json").read_text(encoding="utf-8"))
+for item in CLOSE:
+    completion = f"<think>{item['text']}</think><answer>7</answer>"
+    rows.append(row("other_language", completion, item["target"], 0.0, language=item["language"]))
 
 
 def mix(first: str, second: str, target: str, pattern: str) -> tuple[str, float]:
