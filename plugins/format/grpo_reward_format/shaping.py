@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
@@ -20,11 +21,22 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 from grpo_core import Isolation, Sample, Score, Status, Verifier, VerifierOptions, dependency_score
 from grpo_reward_format.lengths import completion_ids, load_tokenizer, token_length
 
+HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?$")
+
 
 class _TokenizerOption(VerifierOptions):
     tokenizer: str | None = Field(
         None, description="local tokenizer (path or cached name) for rows without completion_ids"
     )
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _local(cls, value: str | None) -> str | None:
+        """A path must exist now (not on the first sample); a hub-style name is looked up in the
+        local cache when the verifier is set up."""
+        if value is None or Path(value).expanduser().is_dir() or HUB_NAME.match(value):
+            return value
+        raise ValueError(f"no tokenizer directory at {value!r}; give a local path or a cached hub name")
 
 
 class _TokenLengthVerifier(Verifier):

@@ -84,6 +84,8 @@ def test_tokenizer_option_counts_tokens_of_the_text(tmp_path):
     result = verifier.score(sample("a b c"))  # 3 tokens: one past the ramp start
     assert result.value == pytest.approx(-0.5) and result.details["source"] == "tokenizer"
     assert verifier.score(sample("a b c", completion_ids=[1])).value == 0.0  # ids win when given
+    with pytest.raises(ValidationError, match="no tokenizer directory"):
+        OverlongVerifier({"max_length": 4, "buffer": 2, "tokenizer": str(tmp_path / "missing")})
 
 
 # -- repetition -------------------------------------------------------------------------------------
