@@ -43,6 +43,8 @@ bench: install
 	$(BIN)/python benchmarks/math_throughput.py
 	$(BIN)/python benchmarks/sandbox_throughput.py
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/language_accuracy.py
+	$(BIN)/python benchmarks/language_throughput.py
 
 clean:
 	rm -rf $(VENV) runs

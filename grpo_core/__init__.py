@@ -5,6 +5,7 @@ Plugin authors need :class:`Verifier`, :class:`VerifierOptions`, :class:`Score`,
 trl, transformers or docker.
 """
 
+from grpo_core.dependencies import dependency_score
 from grpo_core.engine import BatchResult, Engine, RewardSpec
 from grpo_core.errors import ConfigError, DataError, GrpoError, UnknownVerifierError
 from grpo_core.hookspecs import hookimpl
@@ -29,6 +30,7 @@ __all__ = [
     "UnknownVerifierError",
     "Verifier",
     "VerifierOptions",
+    "dependency_score",
     "get_registry",
     "hookimpl",
 ]

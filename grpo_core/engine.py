@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from grpo_core.cache import LRUCache
+from grpo_core.dependencies import DependencyRunner, dependency_cache_key
 from grpo_core.errors import ConfigError
 from grpo_core.metrics import VerifierMetrics
 from grpo_core.plugins import PluginRegistry, get_registry
@@ -181,6 +182,7 @@ class Engine:
                     options_dict=verifier.options.model_dump(mode="json"),
                 )
             )
+        self._dependencies = DependencyRunner(self.bound, self._score_one_verifier)
         preload = {
             module
             for b in self.bound
@@ -251,9 +253,9 @@ class Engine:
     async def score_async(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
         batch = as_samples(samples)
-        outcomes = await asyncio.gather(*(self._score_one_verifier(b, batch) for b in self.bound))
-        scores = {b.name: result for b, (result, _) in zip(self.bound, outcomes)}
-        metrics = {b.name: m for b, (_, m) in zip(self.bound, outcomes)}
+        outcomes = await self._dependencies.score_all(batch)  # in dependency order
+        scores = {b.name: outcomes[b.name][0] for b in self.bound}
+        metrics = {b.name: outcomes[b.name][1] for b in self.bound}
         for name, m in metrics.items():
             self.metrics[name].merge(m)
         return BatchResult(
@@ -272,7 +274,7 @@ class Engine:
         if bound is None:
             raise KeyError(f"no reward named {name!r}; this engine has {self.names}")
         batch = as_samples(samples)
-        scores, metrics = await self._score_one_verifier(bound, batch)
+        scores, metrics = await self._dependencies.score_one(name, batch)  # dependencies first
         self.metrics[name].merge(metrics)
         return scores, metrics
 
@@ -292,7 +294,7 @@ class Engine:
                 results[i] = bound.apply_policy(Score.invalid_input(f"row lacks column(s) {missing}"))
                 continue
             try:
-                key = verifier.cache_key(sample)
+                key = dependency_cache_key(verifier.cache_key(sample), sample)
                 if key is not None:
                     hash(key)
             except Exception as exc:

@@ -112,6 +112,11 @@ class Verifier:
 
     Implement :meth:`score` (inline/process) or :meth:`ascore` / :meth:`score_batch` (async).
     Heavy imports belong in :meth:`setup`, which runs once per process before the first score.
+
+    A verifier that reads another reward's result for the same sample (a length reward conditioned
+    on correctness) names it in ``depends_on`` or :meth:`dependencies`; the engine scores that
+    reward first and the verifier reads it with ``grpo_core.dependency_score(sample, name)``
+    (see :mod:`grpo_core.dependencies`).
     """
 
     name: ClassVar[str] = ""
@@ -129,12 +134,19 @@ class Verifier:
     #: async verifiers: most ``score_batch`` calls in flight at once.
     max_concurrency: ClassVar[int] = 8
     Options: ClassVar[type[VerifierOptions]] = VerifierOptions
+    #: reward names whose results for the same sample this verifier reads (override
+    #: :meth:`dependencies` when an option chooses them).
+    depends_on: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: VerifierOptions | Mapping[str, Any] | None = None) -> None:
         if isinstance(options, self.Options):
             self.options = options
         else:
             self.options = self.Options.model_validate(dict(options or {}))
+
+    def dependencies(self) -> tuple[str, ...]:
+        """Rewards (by reward name) this instance reads; each must be chosen in the same run."""
+        return tuple(self.depends_on)
 
     def setup(self) -> None:
         """Load heavy dependencies; called once per process before the first sample."""

@@ -68,6 +68,8 @@ def make_reward_function(engine: Engine, name: str, *, log_details: bool = True)
         log_metric = kwargs.get("log_metric")
         log_extra = kwargs.get("log_extra")
         columns = {k: v for k, v in kwargs.items() if k not in TRL_KWARGS}
+        if completion_ids is not None:  # token lengths for the length/overlong rewards
+            columns["completion_ids"] = completion_ids
         samples = build_samples(prompts, completions, columns)
         started = time.perf_counter()
         scores, metrics = await engine.score_verifier(name, samples)
