@@ -282,18 +282,46 @@ def run_one(job):
 
 
 def _wipe(path):
-    """Remove ``path`` (a file or a tree), first making every directory in it writable."""
+    """Remove ``path`` (a file or a tree of any depth), first making every directory in it writable.
+
+    True when it is gone. A tree too deep for Python's recursion (or ``PATH_MAX``) goes to
+    ``chmod -R`` + ``rm -rf``, which walk it by file descriptor.
+    """
+    if not os.path.lexists(path):
+        return True
     if os.path.isdir(path) and not os.path.islink(path):
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
-        for dirpath, dirnames, _ in os.walk(path):
-            for name in dirnames:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(dirpath, name), 0o700)
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700)
+            for dirpath, dirnames, _ in os.walk(path):
+                for name in dirnames:
+                    with contextlib.suppress(OSError):
+                        os.chmod(os.path.join(dirpath, name), 0o700)
+            shutil.rmtree(path)
+        except (RecursionError, OSError):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(["chmod", "-R", "u+rwx", "--", path], stderr=subprocess.DEVNULL, timeout=60)
+                subprocess.run(["rm", "-rf", "--", path], stderr=subprocess.DEVNULL, timeout=60)
     else:
         with contextlib.suppress(OSError):
             os.unlink(path)
+    return not os.path.lexists(path)
+
+
+def _reset_dir(path):
+    """Clear what a job could leave on a shared directory itself: its times and extended attributes."""
+    try:
+        names = os.listxattr(path)
+    except OSError:
+        names = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.removexattr(path, name)
+    try:
+        os.utime(path, (0, 0))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.utime(path, None)
 
 
 def _sysv_ids():
@@ -352,13 +380,22 @@ def _workroot_ok(root):
 
 
 def _finish(result, work, started, kill_all, proc):
+    try:
+        _clean(result, work, kill_all, proc)
+    except Exception as exc:  # whatever the program left, clean-up trouble is never the job's error
+        result["cleanup_failed"] = f"{type(exc).__name__}: {exc}"[:300]
+    result["runner_elapsed"] = time.monotonic() - started
+    return result
+
+
+def _clean(result, work, kill_all, proc):
     if proc is None and kill_all:
         _kill_everything(None, kill_all)
     root = os.path.dirname(work)
     if kill_all:
         with contextlib.suppress(OSError):
             os.chmod(root, WORKROOT_MODE)
-    _wipe(work)
+    gone = _wipe(work)
     # sandboxed modes run one job at a time per sandbox: wipe all scratch space, not just the job dir
     for shared in (root, *SCRUB) if kill_all else ():
         try:
@@ -366,18 +403,20 @@ def _finish(result, work, started, kill_all, proc):
         except OSError:
             continue
         for entry in entries:
-            _wipe(os.path.join(shared, entry))
+            gone = _wipe(os.path.join(shared, entry)) and gone
+    if not gone:
+        result["cleanup_failed"] = "job files could not be removed"
     if kill_all:
         # nothing of this job may reach the next one: IPC objects, an unusable work root
         result["ipc_leftovers"] = _clear_ipc()
         result["workroot_ok"] = _workroot_ok(root)
+        for shared in (root, *SCRUB):
+            _reset_dir(shared)
     try:
         stat = os.statvfs(root)
         result["work_free_fraction"] = stat.f_bavail / max(stat.f_blocks, 1)
     except OSError:
         result["work_free_fraction"] = None
-    result["runner_elapsed"] = time.monotonic() - started
-    return result
 
 
 def main(argv):
