@@ -312,10 +312,8 @@ def _load(request, targets):
             targets[name] = value
             names[name] = "call"
         elif name in namespace:
-            try:
+            with contextlib.suppress(Unencodable, RecursionError):
                 names[name] = {"v": encode(value)}
-            except (Unencodable, RecursionError):
-                pass
     return {"loaded": True, "names": names}
 
 
@@ -416,7 +414,13 @@ class Program:
 
     def load(self, program_file, names, timeout, method=False):
         return self.ask(
-            {"op": "load", "file": program_file, "names": sorted(names), "timeout": timeout, "method": method},
+            {
+                "op": "load",
+                "file": program_file,
+                "names": sorted(names),
+                "timeout": timeout,
+                "method": method,
+            },
             timeout,
         )
 
@@ -431,7 +435,9 @@ class Program:
                 "the tests pass a value of type %s to %s(); only plain data can cross" % (exc, name)
             ) from None
         self.calls += 1
-        reply = self.ask({"op": "call", "id": self.calls, "name": name, "timeout": timeout, **payload}, timeout)
+        reply = self.ask(
+            {"op": "call", "id": self.calls, "name": name, "timeout": timeout, **payload}, timeout
+        )
         if reply == "timeout":
             raise CallTimeout("%s() timed out" % name)
         if reply is None or reply.get("id") != self.calls:
@@ -583,10 +589,8 @@ def run_assert(spec, reporter, program, program_file, options):
         if kind == "call":
             namespace[name] = Remote(program, name, timeout)
         elif isinstance(kind, dict) and "v" in kind:
-            try:
+            with contextlib.suppress(ValueError, TypeError, RecursionError):
                 namespace[name] = loads(json.dumps(kind["v"]))
-            except (ValueError, TypeError, RecursionError):
-                pass
     namespace["__grpo_case__"] = lambda lineno, text: reporter.case(True)
     namespace["__grpo_fail__"] = lambda lineno, text, exc: reporter.case(
         False, "%s failed: %s" % (text, _describe(exc))
@@ -644,7 +648,9 @@ def run_call(spec, reporter, program, program_file, options):
             got_text = repr(got)[:200]
         reporter.case(
             ok,
-            "" if ok else "%s(%s) returned %s, expected %s" % (name, shown, got_text, json.dumps(expected)[:200]),
+            ""
+            if ok
+            else "%s(%s) returned %s, expected %s" % (name, shown, got_text, json.dumps(expected)[:200]),
         )
 
 
@@ -700,7 +706,9 @@ def run_stdio(spec, reporter, command, options):
     for index, case in enumerate(cases):
         out, err = _anonymous_file(), _anonymous_file()
         try:
-            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True)
+            proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True
+            )
         except OSError as exc:
             reporter.emit(error="cannot run the program: %s" % exc)
             return
