@@ -205,7 +205,8 @@ class BwrapBackend(SandboxBackend):
         out = []
         if self.cgroups is None:
             out += [
-                f"memory_mb is only a per-process address-space limit, not the job's total ({self.cgroup_problem})",
+                "memory_mb is only a per-process address-space limit, not the job's total "
+                f"({self.cgroup_problem})",
                 "cpus is not enforced (no CPU quota without a cgroup)",
                 "pids is a per-uid process limit"
                 + ("" if os.geteuid() == 0 else " shared with every process of this user"),

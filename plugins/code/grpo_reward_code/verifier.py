@@ -110,6 +110,18 @@ class CodeVerifier(Verifier):
             self.backend = get_backend(opts.backend, **kwargs)
         except SandboxUnavailable as exc:
             raise ConfigError(f"code verifier: {exc}") from None
+        # a limit asked for explicitly must be one the backend enforces
+        limitations = getattr(self.backend, "limitations", lambda: [])()
+        asked = sorted({"memory_mb", "cpus", "pids"} & opts.model_fields_set)
+        unenforced = [text for text in limitations if text.split(" ", 1)[0] in asked]
+        if unenforced:
+            self.backend.close()
+            raise ConfigError(
+                f"code verifier: the {self.backend.name} backend cannot enforce "
+                + "; ".join(unenforced)
+                + ". Use the docker backend, run where per-job cgroups can be made (root or a delegated "
+                "cgroup v2 subtree), or drop the option(s) " + ", ".join(asked)
+            )
 
     # -- preparing -----------------------------------------------------------------------------
     def _program(self, sample: Sample) -> tuple[str, str | None]:
