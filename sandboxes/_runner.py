@@ -69,39 +69,55 @@ def _write_files(work, files):
 
 
 def _kill_everything(pgid, kill_all):
-    """Kill the job's session, then (kill_all) every other process this user may signal."""
+    """Kill the job's session, then (kill_all) every other process this user may signal.
+
+    The zygote is spared: with one, processes are killed one by one from /proc (repeatedly, so a
+    fork bomb's late children die too); without, by ``kill(-1)``.
+    """
     if pgid is not None:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
     if not kill_all:
         return 0
+    zygote = _zygote["current"]
+    spare = {zygote.pid} if zygote is not None and not zygote.dead else set()
     for _ in range(400):
-        try:
-            os.kill(-1, signal.SIGKILL)  # Linux spares PID 1 and the caller
-        except ProcessLookupError:
-            return 0
-        except OSError:
-            break
-        time.sleep(0.005)
-    return _count_others()
+        if spare:
+            victims = _others(spare)
+            if not victims:
+                return 0
+            for pid in victims:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        else:
+            try:
+                os.kill(-1, signal.SIGKILL)  # Linux spares PID 1 and the caller
+            except ProcessLookupError:
+                return 0
+            except OSError:
+                break
+        time.sleep(0.002)
+    return len(_others(spare))
 
 
-def _count_others():
+def _others(spare=()):
+    """Live processes other than PID 1, this runner and ``spare``."""
     me = os.getpid()
-    count = 0
+    found = []
     try:
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in (1, me):
-                try:
-                    with open(f"/proc/{entry}/stat") as handle:
-                        state = handle.read().rsplit(")", 1)[1].split()[0]
-                except OSError:
-                    continue
-                if state != "Z":
-                    count += 1
+        entries = os.listdir("/proc")
     except OSError:
-        return -1
-    return count
+        return found
+    for entry in entries:
+        if entry.isdigit() and int(entry) not in (1, me) and int(entry) not in spare:
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    state = handle.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                found.append(int(entry))
+    return found
 
 
 def _nondumpable():
@@ -119,6 +135,192 @@ def _emit(result, nonce):
     view = memoryview(data)
     while view:
         view = view[os.write(1, view) :]
+
+
+# -- the zygote: a pristine interpreter that runs ``python3 -I SCRIPT`` jobs by forking ---------------
+# Forked when the runner starts, before it has read any job, so nothing of any job (tests, expected
+# values, nonces) is ever in its memory or in that of the processes it forks. It never runs job code
+# itself: per job it forks one process that becomes ``python3 -I SCRIPT`` (setsid, fds, cwd, rlimits,
+# environment) and reports that process's exit status. A zygote that dies or is stopped (a program
+# can signal it: same user) is not replaced from this runner, whose memory is no longer pristine:
+# jobs fall back to a fresh interpreter and the result says ``zygote_lost``.
+class Zygote:
+    def __init__(self):
+        import socket
+
+        self.socket_mod = socket
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                parent.close()
+                _zygote_main(child)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child.close()
+        self.pid = pid
+        self.sock = parent
+        self.lock = threading.Lock()
+        self.dead = False
+
+    def healthy(self):
+        if self.dead:
+            return False
+        try:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                self.dead = True
+                return False
+            with open(f"/proc/{self.pid}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, ChildProcessError, IndexError):
+            self.dead = True
+            return False
+        if state not in ("S", "R", "D"):
+            self.close()
+            return False
+        return True
+
+    def spawn(self, spec, fds):
+        """Start the job's process; a _ZygoteProc, or None (then the runner starts it itself)."""
+        if not self.healthy():
+            return None
+        try:
+            self.sock.settimeout(5.0)
+            self.socket_mod.send_fds(self.sock, [json.dumps(spec).encode()], list(fds))
+            reply = json.loads(self.sock.recv(4096) or b"null")
+            self.sock.settimeout(None)
+            pid = int(reply["pid"])
+        except (OSError, ValueError, TypeError, KeyError):
+            self.close()
+            return None
+        return _ZygoteProc(self, pid)
+
+    def close(self):
+        self.dead = True
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, ChildProcessError):
+            os.waitpid(self.pid, 0)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _ZygoteProc:
+    """The job's process started by the zygote, with the slice of ``Popen`` the runner uses."""
+
+    def __init__(self, zygote, pid):
+        self.zygote = zygote
+        self.pid = pid
+        self.returncode = None
+        self._lock = threading.Lock()
+
+    def wait(self):
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    reply = json.loads(self.zygote.sock.recv(4096) or b"null")
+                    self.returncode = os.waitstatus_to_exitcode(int(reply["status"]))
+                except (OSError, ValueError, TypeError, KeyError):
+                    # the zygote died mid-job: only the job could have done that
+                    self.zygote.dead = True
+                    self.returncode = -signal.SIGKILL
+        return self.returncode
+
+
+def _apply_rlimits(limits):
+    for name, value in limits.items():
+        number = getattr(resource, name, None)
+        if number is not None and value is not None:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(number, (int(value), int(value)))
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+    except OSError:
+        pass
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _zygote_main(sock):
+    import socket
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if sys.flags.no_site:  # jobs see the sys.path of `python3 -I`
+        import site
+
+        site.main()
+    for name in ("runpy", "json", "re", "select", "ctypes", "signal", "contextlib", "io"):
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    while True:
+        message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
+        if not message:
+            os._exit(0)
+        spec = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _become_job(spec, fds)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = signal.SIGKILL
+        sock.send(json.dumps({"status": status}).encode())
+
+
+def _become_job(spec, fds):
+    """In the zygote's child: become ``python3 -I SCRIPT ARGS`` for the job, then exit."""
+    import io
+    import runpy
+
+    code = 1
+    try:
+        os.setsid()
+        for target, fd in zip((0, 1, 2), fds):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)
+        os.chdir(spec["cwd"])
+        _apply_rlimits(spec["rlimits"])
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as a fresh interpreter sets them
+            signal.signal(sig, signal.SIG_IGN)
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
+        sys.argv = list(spec["argv"])
+        try:
+            runpy.run_path(spec["argv"][0], run_name="__main__")
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    finally:
+        os._exit(code & 0xFF if isinstance(code, int) else 1)
+
+
+_zygote = {"current": None}
 
 
 def run_one(job):
@@ -162,18 +364,7 @@ def run_one(job):
     limits = job.get("rlimits") or {}
 
     def preexec():
-        for name, value in limits.items():
-            number = getattr(resource, name, None)
-            if number is not None and value is not None:
-                with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(number, (int(value), int(value)))
-        try:
-            with open("/proc/self/oom_score_adj", "w") as handle:
-                handle.write("1000")
-        except OSError:
-            pass
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
+        _apply_rlimits(limits)
 
     # Every helper thread starts before the program does: a fork bomb can exhaust the pids limit
     # within microseconds, after which this runner could not start a thread of its own.
@@ -227,8 +418,20 @@ def run_one(job):
     ]
     for thread in threads:
         thread.start()
+    proc = None
+    command = list(job["command"])
+    zygote = _zygote["current"]
+    if (
+        job.get("preloaded_python")
+        and zygote is not None
+        and command[:2] == ["python3", "-I"]
+        and command[2:]
+    ):
+        spec = {"argv": command[2:], "cwd": work, "env": env, "rlimits": limits}
+        proc = zygote.spawn(spec, (in_r, out_w, err_w))
+        result["via_zygote"] = proc is not None
     try:
-        proc = subprocess.Popen(
+        proc = proc or subprocess.Popen(
             job["command"],
             cwd=work,
             env=env,
@@ -264,6 +467,8 @@ def run_one(job):
         wake.clear()
     result["run_elapsed"] = time.monotonic() - started
     leftovers = _kill_everything(proc.pid, kill_all)
+    if zygote is not None and not zygote.healthy():
+        result["zygote_lost"] = True
     proc.wait()
     for thread in threads[:2]:
         thread.join(1.0)
@@ -423,6 +628,10 @@ def main(argv):
     """One job, or (``serve``) a session: jobs one after another until stdin closes."""
     _nondumpable()
     serve = "serve" in argv
+    try:
+        _zygote["current"] = Zygote()  # now, before any job has been read
+    except Exception:
+        _zygote["current"] = None
     while True:
         try:
             job = _read_payload()

@@ -185,6 +185,7 @@ class CodeVerifier(Verifier):
             files={spec["program_file"]: code.encode("utf-8", "surrogatepass"), DRIVER_FILE: driver_source()},
             stdin=json.dumps(instructions),
             limits=self.limits,
+            preloaded_python=True,
         )
         return job, {"nonce": nonce, "total": total, "language": language}
 
