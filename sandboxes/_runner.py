@@ -11,6 +11,11 @@ IPC object and POSIX message queue (``ipc_leftovers``: how many could not be) an
 root's mode, checking a directory can be made there (``workroot_ok``); ``program_started`` tells the
 host whether a failed job got as far as starting its program.
 
+Jobs marked ``preloaded_python`` (``python3 -I SCRIPT``) run in a process forked from the runner's
+zygote (see ``Zygote``): no interpreter start-up per job. After every job the shared directories
+themselves are reset too (times, extended attributes), and clean-up trouble (e.g. a tree too deep to
+remove) is reported as ``cleanup_failed`` (the host recycles the sandbox), never as the job's error.
+
 Because the source travels with every call, the runner always matches the host library and any
 image with ``python3`` works.
 """

@@ -535,6 +535,7 @@ class DockerPool:
             and not raw.get("ipc_leftovers")  # IPC objects the runner could not remove
             and raw.get("workroot_ok", True)  # the next job can make its directory
             and not raw.get("cleanup_failed")  # e.g. a tree the runner could not remove
+            and not raw.get("zygote_lost")  # a program killed or stopped the runner's zygote
             and (raw.get("work_free_fraction") or 0.0) > 0.5
         )
         # only a runner reply that says so counts as "not started" (a vanished runner may have run it)

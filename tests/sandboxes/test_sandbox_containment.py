@@ -187,3 +187,56 @@ def test_docker_work_root_times_and_xattrs_do_not_reach_the_next_job(dedicated_p
     assert second.ok, second
     assert "123456" not in second.stdout and "user.leak" not in second.stdout, second.stdout
     assert pool.stats["created"] == 1  # cleaned in place
+
+
+ATTACK_ZYGOTE = """
+import os, signal, sys
+runner = open('/proc/%d/cmdline' % os.getppid(), 'rb').read()
+parents = {os.getppid()}
+for pid in os.listdir('/proc'):
+    if pid.isdigit() and int(pid) not in (os.getpid(), 1):
+        try:
+            if open('/proc/%s/cmdline' % pid, 'rb').read() == runner:
+                os.kill(int(pid), getattr(signal, sys.argv[1]))
+                print('hit', pid)
+        except OSError:
+            pass
+print('done')
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+@pytest.mark.parametrize("preloaded", [False, True])
+def test_attacking_the_zygote_is_contained_docker(dedicated_pool, how, preloaded):
+    """A program that kills or stops the runner's zygote: its own job ends normally (or as killed),
+    the container is recycled, the next preloaded job runs."""
+    pool = dedicated_pool(size=1, pids=79)
+    job = Job(
+        ["python3", "-I", "main.py", how],
+        files={"main.py": ATTACK_ZYGOTE},
+        limits=LIMITS,
+        preloaded_python=preloaded,
+    )
+    result = pool.run(job)
+    assert result.error is None, result
+    after = pool.run(
+        Job(["python3", "-I", "x.py"], files={"x.py": "print('next')"}, limits=LIMITS, preloaded_python=True)
+    )
+    assert after.error is None and after.stdout == "next\n", after
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+def test_attacking_the_zygote_is_contained_bwrap(how):
+    backend = _bwrap(cgroups=False)
+    job = Job(
+        ["python3", "-I", "main.py", how],
+        files={"main.py": ATTACK_ZYGOTE},
+        limits=LIMITS,
+        preloaded_python=True,
+    )
+    result = backend.run(job)
+    assert result.error is None, result
+    after = backend.run(
+        Job(["python3", "-I", "x.py"], files={"x.py": "print('next')"}, limits=LIMITS, preloaded_python=True)
+    )
+    assert after.error is None and after.stdout == "next\n", after
