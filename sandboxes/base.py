@@ -55,6 +55,10 @@ class Job:
     stdin: str | bytes = b""
     limits: Limits = field(default_factory=Limits)
     env: Mapping[str, str] = field(default_factory=dict)
+    #: ``command`` is ``python3 -I SCRIPT [ARGS]``: the runner may run it in a pre-started, pristine
+    #: interpreter (forked from a zygote that never saw a job), with the same outcome and no start-up.
+    #: SCRIPT must hold nothing secret: the zygote keeps it compiled for later jobs.
+    preloaded_python: bool = False
 
     def with_limits(self, **changes: Any) -> Job:
         return replace(self, limits=replace(self.limits, **changes))

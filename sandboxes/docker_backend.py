@@ -280,6 +280,8 @@ class DockerPool:
         self._all: dict[str, _Container] = {}
         self._all_lock = threading.Lock()
         self._closed = False
+        self._warming = 0  # containers being started by warm(): jobs wait for them, not create more
+        self._warming_lock = threading.Lock()
         self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0, "retried": 0}
         self._check_image()
 
@@ -372,7 +374,12 @@ class DockerPool:
                 try:
                     container = self._idle.get_nowait()
                 except queue.Empty:
-                    return self._create()
+                    if self._warming <= 0:
+                        return self._create()
+                    try:
+                        container = self._idle.get(timeout=0.05)
+                    except queue.Empty:
+                        continue
                 if time.monotonic() - container.created < self.max_age:
                     return container
                 self.stats["recycled"] += 1
@@ -391,22 +398,39 @@ class DockerPool:
         finally:
             self._slots.release()
 
-    def warm(self, count: int | None = None) -> None:
-        """Start containers ahead of the first jobs (in parallel)."""
+    def warm(self, count: int | None = None, background: bool = False) -> None:
+        """Start containers ahead of the first jobs (in parallel).
+
+        ``background``: return at once; each container joins the pool when it is up, and jobs that
+        arrive meanwhile wait for those instead of starting more.
+        """
         count = min(self.size, count or self.size)
         missing = max(0, count - self._idle.qsize())
         made: list[_Container] = []
         errors: list[BaseException] = []
+        with self._warming_lock:
+            self._warming += missing
 
         def one() -> None:
             try:
-                made.append(self._create())
+                container = self._create()
+                if background and self._closed:
+                    self._remove(container)
+                    return
+                made.append(container)
+                if background:
+                    self._idle.put(container)
             except BaseException as exc:
                 errors.append(exc)
+            finally:
+                with self._warming_lock:
+                    self._warming -= 1
 
-        threads = [threading.Thread(target=one) for _ in range(missing)]
+        threads = [threading.Thread(target=one, daemon=True) for _ in range(missing)]
         for thread in threads:
             thread.start()
+        if background:
+            return
         for thread in threads:
             thread.join()
         for container in made:
@@ -510,6 +534,8 @@ class DockerPool:
             and not raw.get("leftover_processes")
             and not raw.get("ipc_leftovers")  # IPC objects the runner could not remove
             and raw.get("workroot_ok", True)  # the next job can make its directory
+            and not raw.get("cleanup_failed")  # e.g. a tree the runner could not remove
+            and not raw.get("zygote_lost")  # a program killed or stopped the runner's zygote
             and (raw.get("work_free_fraction") or 0.0) > 0.5
         )
         # only a runner reply that says so counts as "not started" (a vanished runner may have run it)
@@ -597,9 +623,9 @@ class DockerBackend(SandboxBackend):
         # fail early and clearly: engine reachable, image present
         self.pool_for(self.defaults)
         if warm:
-            # best effort: a container that fails to start now is retried (and reported) per job
-            with contextlib.suppress(SandboxError):
-                self.pool_for(self.defaults).warm()
+            # in the background: containers start while the caller gets ready; one that fails to
+            # start is retried (and reported) per job
+            self.pool_for(self.defaults).warm(background=True)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

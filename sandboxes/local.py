@@ -1,9 +1,13 @@
 """Backends for machines without Docker: bubblewrap (+ rlimits), and an explicitly unsafe subprocess.
 
-``bwrap``: network, PID, IPC, UTS and user namespaces; the host's ``/usr`` read-only; tmpfs ``/work``
-and ``/tmp``; no host ``/etc``, ``/home`` or environment; rlimits for memory (address space), CPU time,
-processes, file size and open files. Run as root, each concurrent job gets its own unprivileged host
-uid, so a fork bomb's process limit is its own.
+``bwrap``: network, PID, IPC, UTS and user namespaces; the host's ``/usr`` read-only; size-capped
+tmpfs ``/work``, ``/tmp`` and ``/dev/shm`` (the rest of ``/dev`` read-only); no host ``/etc``, ``/home``
+or environment; a seccomp filter so no process of the job can ptrace another (PID 1 included); rlimits
+for CPU time, file size and open files. Each job runs in its own cgroup (:mod:`sandboxes.cgroups`, v1
+or v2): memory of all its processes together (no swap), a pids cap and a CPU quota. Where cgroups
+cannot be made (no root, no delegation) :meth:`BwrapBackend.limitations` says what is not enforced
+(memory is then only a per-process address-space limit, no CPU quota) and callers can refuse to run.
+Run as root, each concurrent job gets its own unprivileged host uid.
 
 ``subprocess``: no isolation at all (a plain child process in a temp dir, rlimits only). It refuses to
 run unless ``GRPO_SANDBOX_ALLOW_UNSAFE=1`` is set or it is built with ``allow_unsafe=True``.
@@ -21,6 +25,8 @@ import tempfile
 import threading
 import time
 
+from sandboxes import cgroups as cgroup_mod
+from sandboxes import seccomp
 from sandboxes.base import Job, Result, SandboxBackend, SandboxError, SandboxUnavailable
 from sandboxes.protocol import (
     RUNNER_GRACE,
@@ -36,6 +42,10 @@ UNSAFE_ENV = "GRPO_SANDBOX_ALLOW_UNSAFE"
 UID_BASE = 231000
 #: exit statuses of a runner killed by a signal (directly, or as reported by bwrap)
 KILLED = {-9, -15, 128 + 9, 128 + 15}
+#: size caps of the job's writable file systems (MiB), as in the Docker backend
+WORK_TMPFS_MB = 128
+TMP_TMPFS_MB = 64
+SHM_TMPFS_MB = 64
 
 
 def _run_runner(
@@ -148,19 +158,39 @@ def _bwrap_probe() -> tuple[bool, str]:
 
 
 class BwrapBackend(SandboxBackend):
-    """bubblewrap namespaces + rlimits: the local backend for machines without Docker."""
+    """bubblewrap namespaces + a per-job cgroup: the local backend for machines without Docker."""
 
     name = "bwrap"
 
-    def __init__(self, *, python: str = "python3", extra_ro_binds: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        python: str = "python3",
+        extra_ro_binds: tuple[str, ...] = (),
+        cgroups: str = "auto",
+    ) -> None:
+        """``cgroups``: ``auto`` (use them where possible), ``require`` (refuse to start without them)
+        or ``off``."""
         ok, why = self.available()
         if not ok:
             raise SandboxUnavailable(why)
+        if cgroups not in ("auto", "require", "off"):
+            raise SandboxUnavailable(f"bwrap: cgroups must be auto, require or off, got {cgroups!r}")
         self.python = python
         self.extra_ro_binds = extra_ro_binds
         self._uids: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._next_uid = UID_BASE
         self._uid_lock = threading.Lock()
+        self.cgroups: cgroup_mod.Cgroups | None = None
+        self.cgroup_problem = "disabled (cgroups=off)"
+        if cgroups != "off":
+            self.cgroups, self.cgroup_problem = cgroup_mod.detect()
+            if self.cgroups is not None and os.geteuid() != 0 and self.cgroups.version == 1:
+                self.cgroups, self.cgroup_problem = None, "cgroup v1 needs root to move jobs"
+        if cgroups == "require" and self.cgroups is None:
+            raise SandboxUnavailable(
+                f"bwrap: per-job cgroups are required but unavailable: {self.cgroup_problem}"
+            )
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -170,7 +200,22 @@ class BwrapBackend(SandboxBackend):
             return False, "bubblewrap (`bwrap`) is not installed (apt-get install bubblewrap)"
         return _bwrap_probe()
 
-    def _argv(self) -> list[str]:
+    def limitations(self) -> list[str]:
+        """What this backend cannot enforce here (empty: every limit holds for the whole job)."""
+        out = []
+        if self.cgroups is None:
+            out += [
+                "memory_mb is only a per-process address-space limit, not the job's total "
+                f"({self.cgroup_problem})",
+                "cpus is not enforced (no CPU quota without a cgroup)",
+                "pids is a per-uid process limit"
+                + ("" if os.geteuid() == 0 else " shared with every process of this user"),
+            ]
+        if not seccomp.supported():
+            out.append("processes of a job may ptrace each other (no seccomp filter for this architecture)")
+        return out
+
+    def _argv(self, seccomp_fd: int | None) -> list[str]:
         argv = [
             "bwrap",
             "--unshare-all",
@@ -188,8 +233,18 @@ class BwrapBackend(SandboxBackend):
             "/proc",
             "--dev",
             "/dev",
+            "--size",
+            str(SHM_TMPFS_MB << 20),
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+            "--size",
+            str(TMP_TMPFS_MB << 20),
             "--tmpfs",
             "/tmp",
+            "--size",
+            str(WORK_TMPFS_MB << 20),
             "--tmpfs",
             "/work",
             "--remount-ro",
@@ -206,9 +261,10 @@ class BwrapBackend(SandboxBackend):
             "1000",
             "--hostname",
             "sandbox",
-            "--",
         ]
-        return argv + runner_command(self.python)
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
+        return [*argv, "--", *runner_command(self.python)]
 
     def _take_uid(self) -> int:
         try:
@@ -220,23 +276,50 @@ class BwrapBackend(SandboxBackend):
 
     def _run(self, job: Job) -> Result:
         nonce = new_nonce()
+        rlimits: dict[str, int] = {}
+        if self.cgroups is None:
+            rlimits["RLIMIT_NPROC"] = job.limits.pids + 16
         payload = encode_job(
             job,
             nonce=nonce,
             workroot="/work",
             kill_all=True,
-            address_space_limit=True,
-            extra_rlimits={"RLIMIT_NPROC": job.limits.pids + 16},
+            # with a cgroup, memory is the job's total (an address-space limit would only add noise)
+            address_space_limit=self.cgroups is None,
+            extra_rlimits=rlimits,
         )
         # bwrap itself (PID 1 inside, readable through /proc/1/environ) gets no host environment either
-        popen: dict[str, object] = {"env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}}
-        uid = None
-        if os.geteuid() == 0:
-            uid = self._take_uid()
-            popen.update(user=uid, group=uid, extra_groups=[])
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        popen: dict[str, object] = {}
+        uid = self._take_uid() if os.geteuid() == 0 else None
+        group = None
+        read_fd = None
         try:
-            result, _ = _run_runner(self._argv(), payload, job, self.name, nonce, **popen)
+            if seccomp.supported():
+                program = seccomp.filter_program()
+                read_fd, write_fd = os.pipe()
+                os.write(write_fd, program)
+                os.close(write_fd)
+                popen["pass_fds"] = (read_fd,)
+            argv = self._argv(read_fd)
+            if self.cgroups is not None:
+                group = self.cgroups.create(job.limits.memory_mb, job.limits.pids, job.limits.cpus)
+                env["GRPO_CGROUP_PROCS"] = " ".join(group.procs_files)
+                if uid is not None:
+                    # join the cgroup as root, then drop to the job's uid before bwrap starts
+                    argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
+                argv = ["sh", "-c", cgroup_mod.join_script(), "sh", *argv]
+            elif uid is not None:
+                popen.update(user=uid, group=uid, extra_groups=[])
+            popen["env"] = env
+            result, _ = _run_runner(argv, payload, job, self.name, nonce, **popen)
+            if group is not None:
+                result.extra["cgroup"] = group.stats()
         finally:
+            if read_fd is not None:
+                os.close(read_fd)
+            if group is not None:
+                group.destroy()
             if uid is not None:
                 self._uids.put(uid)
         return result

@@ -73,6 +73,7 @@ def encode_job(
         "kill_all": kill_all,
         "rlimits": rlimits,
         "env": dict(job.env),
+        "preloaded_python": bool(job.preloaded_python),
         "path": path,
         "nonce": nonce,
     }
@@ -128,4 +129,6 @@ def decode_result(
         output_limit_exceeded=bool(raw.get("output_limit_exceeded")),
         backend=backend,
     )
+    if raw.get("via_zygote"):
+        result.extra["via_zygote"] = True
     return result, raw

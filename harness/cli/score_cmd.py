@@ -174,6 +174,7 @@ def score_command(
         rows = read_jsonl(input_path)
         with Engine(specs, workers=workers) as engine:
             check_rows(input_path, rows, engine)
+            engine.start()  # set-up errors (e.g. a sandbox image not built) exit 2 before any row runs
             started = time.perf_counter()
             scored: list[dict[str, Any]] = []
             values: dict[str, list[float | None]] = {name: [] for name in engine.names}

@@ -73,11 +73,14 @@ ATTACKS = {
     ),
 }
 
+# the runner's zygote (a fork of the runner: same command line) is infrastructure, not a leftover
 FOLLOW_UP = (
-    "import os\nleft = []\nfor pid in os.listdir('/proc'):\n"
+    "import os\nleft = []\nrunner = open('/proc/%d/cmdline' % os.getppid(), 'rb').read()\n"
+    "for pid in os.listdir('/proc'):\n"
     "    if pid.isdigit() and int(pid) not in (os.getpid(), os.getppid(), 1):\n"
     "        try:\n            cmd = open('/proc/%s/cmdline' % pid, 'rb').read()\n        except OSError:\n"
-    "            continue\n        if b'sleep' in cmd or b'main.py' in cmd or b'bomb' in cmd:\n"
+    "            continue\n        if cmd == runner:\n            continue\n"
+    "        if b'sleep' in cmd or b'main.py' in cmd or b'bomb' in cmd:\n"
     "            left.append(cmd)\n"
     "leaks = [p for p in ('/tmp/leak-to-next-job', '/dev/shm/leak-to-next-job', '/work/pwned', '../pwned', "
     f"'{CANARY}') if os.path.exists(p)]\n"

@@ -24,6 +24,8 @@ from grpo_core.errors import ConfigError
 from grpo_reward_code.extract import extract_code
 
 DRIVER_FILE = "_grpo_driver.py"
+#: ``-I``: the work dir (where the program may write files) is never on the driver's import path
+DRIVER_COMMAND = ["python3", "-I", DRIVER_FILE]
 SUPPORTED = {
     "python": {
         "program_file": "solution.py",
@@ -32,15 +34,8 @@ SUPPORTED = {
     },
     "cpp": {"program_file": "solution.cpp", "run": ["./solution"], "formats": {"stdio"}},
 }
-CPP_COMPILE = "g++ -O2 -std=c++17 -pipe -o solution solution.cpp"
-#: exit status of the C++ job when the sandbox has no compiler (an infrastructure problem)
-NO_COMPILER = 97
-CPP_SCRIPT = (
-    f"command -v g++ >/dev/null 2>&1 || {{ echo 'no g++ in the sandbox' >&2; exit {NO_COMPILER}; }}; "
-    f"{CPP_COMPILE} 2>_compile.txt || "
-    "{ echo 'compilation failed:' >&2; head -c 2000 _compile.txt >&2; exit 1; }; "
-    f"exec python3 {{driver}}"
-)
+#: C++ is compiled by the driver after it has read its instructions, with no stdin
+CPP_COMPILE = ["g++", "-O2", "-std=c++17", "-pipe", "-o", "solution", "solution.cpp"]
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +61,9 @@ class CodeOptions(VerifierOptions):
     cpus: PositiveFloat = 1.0
     pids: PositiveInt = 128
     output_bytes: PositiveInt = 1 << 20
-    float_tolerance: float | None = Field(1e-6, description="relative tolerance for numbers; null = exact")
+    float_tolerance: float | None = Field(
+        1e-6, ge=0, allow_inf_nan=False, description="relative tolerance for float values; null = exact"
+    )
     pool_size: PositiveInt | None = Field(None, description="warm containers (default: process-wide cap)")
     docker_mode: Literal["session", "exec"] = Field(
         "session",
@@ -113,6 +110,18 @@ class CodeVerifier(Verifier):
             self.backend = get_backend(opts.backend, **kwargs)
         except SandboxUnavailable as exc:
             raise ConfigError(f"code verifier: {exc}") from None
+        # a limit asked for explicitly must be one the backend enforces
+        limitations = getattr(self.backend, "limitations", lambda: [])()
+        asked = sorted({"memory_mb", "cpus", "pids"} & opts.model_fields_set)
+        unenforced = [text for text in limitations if text.split(" ", 1)[0] in asked]
+        if unenforced:
+            self.backend.close()
+            raise ConfigError(
+                f"code verifier: the {self.backend.name} backend cannot enforce "
+                + "; ".join(unenforced)
+                + ". Use the docker backend, run where per-job cgroups can be made (root or a delegated "
+                "cgroup v2 subtree), or drop the option(s) " + ", ".join(asked)
+            )
 
     # -- preparing -----------------------------------------------------------------------------
     def _program(self, sample: Sample) -> tuple[str, str | None]:
@@ -124,19 +133,9 @@ class CodeVerifier(Verifier):
 
     @staticmethod
     def _tests(sample: Sample) -> dict[str, Any]:
-        tests = sample["tests"]
-        if isinstance(tests, str):
-            tests = json.loads(tests)
-        if not isinstance(tests, dict) or tests.get("type") not in ("assert", "stdio", "call"):
-            raise ValueError("`tests` must be an object with type assert, stdio or call")
-        kind = tests["type"]
-        if kind == "assert" and not isinstance(tests.get("code"), str):
-            raise ValueError("assert tests need `code` (a string)")
-        if kind in ("stdio", "call") and not isinstance(tests.get("cases"), list):
-            raise ValueError(f"{kind} tests need `cases` (a list)")
-        if kind == "call" and not isinstance(tests.get("fn_name"), str):
-            raise ValueError("call tests need `fn_name`")
-        return tests
+        from grpo_reward_code.tests_spec import validate_tests
+
+        return validate_tests(sample["tests"])
 
     def cache_key(self, sample: Sample) -> Hashable | None:
         try:
@@ -162,7 +161,7 @@ class CodeVerifier(Verifier):
         spec = SUPPORTED[language]
         if tests["type"] not in spec["formats"]:
             return Score.invalid_input(f"{tests['type']} tests are not supported for {language}")
-        total = len(tests.get("cases", [])) if tests["type"] != "assert" else None
+        total = len(tests["cases"]) if tests["type"] != "assert" else None
         if code is None:
             return Score.ok(0.0, passed=0, total=total, first_failure="no program found in the completion")
         nonce = secrets.token_hex(16)
@@ -172,20 +171,21 @@ class CodeVerifier(Verifier):
             "tests": tests,
             "program_file": spec["program_file"],
             "command": spec["run"],
+            "compile": {"command": CPP_COMPILE, "timeout": opts.timeout_s} if language == "cpp" else None,
             "options": {
                 "case_timeout": opts.case_timeout_s,
                 "float_tolerance": opts.float_tolerance,
                 "output_bytes": opts.output_bytes,
             },
         }
-        command = ["python3", DRIVER_FILE]
-        if language == "cpp":
-            command = ["sh", "-c", CPP_SCRIPT.replace("{driver}", DRIVER_FILE)]
         job = Job(
-            command=command,
-            files={spec["program_file"]: code, DRIVER_FILE: driver_source()},
+            command=DRIVER_COMMAND,
+            # surrogatepass: a lone surrogate reaches the program's file as the bytes it asked for
+            # (invalid UTF-8 there, so a wrong program), instead of failing the job on the host
+            files={spec["program_file"]: code.encode("utf-8", "surrogatepass"), DRIVER_FILE: driver_source()},
             stdin=json.dumps(instructions),
             limits=self.limits,
+            preloaded_python=True,
         )
         return job, {"nonce": nonce, "total": total, "language": language}
 
@@ -194,11 +194,6 @@ class CodeVerifier(Verifier):
         opts: CodeOptions = self.options  # type: ignore[assignment]
         if result.error is not None:
             return Score.error(f"sandbox: {result.error}", backend=result.backend)
-        if meta.get("language") == "cpp" and result.exit_code == NO_COMPILER and "no g++" in result.stderr:
-            return Score.error(
-                "sandbox: the image has no C++ compiler (grpo sandbox build --offline --with-cpp)",
-                backend=result.backend,
-            )
         nonce = meta["nonce"]
         total = meta["total"]
         passed = failed = 0
@@ -220,6 +215,11 @@ class CodeVerifier(Verifier):
                 else:
                     failed += 1
                     first_failure = first_failure or record.get("msg") or "failed"
+            elif "invalid" in record:
+                return Score.invalid_input(f"tests: {str(record['invalid'])[:400]}")
+            elif "infra" in record:
+                hint = " (grpo sandbox build --offline --with-cpp)" if "g++" in str(record["infra"]) else ""
+                return Score.error(f"sandbox: {str(record['infra'])[:300]}{hint}", backend=result.backend)
             elif "error" in record:
                 problem = problem or str(record["error"])[:400]
             elif record.get("done"):
@@ -230,9 +230,6 @@ class CodeVerifier(Verifier):
                 problem = problem or f"timed out after {opts.timeout_s:g}s"
             elif result.output_limit_exceeded:
                 problem = problem or "output limit exceeded"
-            elif "compilation failed:" in result.stderr:
-                errors = [line for line in result.stderr.splitlines() if "error" in line]
-                problem = "compilation failed" + (f": {errors[0][:300]}" if errors else "")
             else:
                 tail = result.stderr.strip().splitlines()[-1:] if result.stderr else []
                 reason = f"exited with status {result.exit_code}"

@@ -282,11 +282,11 @@ def test_assert_child_exiting_early_fails_the_rest(backend_options):
     assert "exited before" in s.details["first_failure"]
 
 
-def test_call_results_must_be_json(backend_options):
-    """A result that does not survive JSON (e.g. a custom ``__eq__`` returning True) fails its case."""
+def test_call_results_must_be_plain_data(backend_options):
+    """A result that is not plain data (e.g. a custom ``__eq__`` returning True) fails its case."""
     (s,) = score([row(ALWAYS_EQUAL, CALL_TESTS)], backend_options)
     assert s.status is Status.OK and s.value == 0.0, s
-    assert "not JSON-serialisable" in s.details["first_failure"]
+    assert "not plain data" in s.details["first_failure"]
 
 
 def test_integers_compare_exactly(backend_options):
