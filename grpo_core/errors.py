@@ -29,10 +29,10 @@ class AmbiguousNameError(ConfigError):
     def __init__(self, kind: str, name: str, claims: list) -> None:
         who = " and ".join(f"{c.qualifier!r}" for c in claims)
         choices = " or ".join(f"{c.qualified_name!r}" for c in claims)
-        disable = claims[-1].qualifier
+        disable = " or ".join(f"GRPO_DISABLE_PLUGINS={c.qualifier}" for c in claims)
         super().__init__(
             f"{kind} {name!r} is ambiguous: it is provided by {who}; choose one with a qualified name "
-            f"({choices}), or disable the one you do not want (e.g. GRPO_DISABLE_PLUGINS={disable})"
+            f"({choices}), or disable the one you do not want ({disable})"
         )
         self.name = name
         self.claims = claims

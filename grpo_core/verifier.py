@@ -172,5 +172,35 @@ class Verifier:
             "columns": list(cls.columns),
             "isolation": cls.isolation.value,
             "default_timeout": cls.default_timeout,
-            "options": cls.Options.model_json_schema().get("properties", {}),
+            "options": [
+                {
+                    "name": name,
+                    "type": _type_name(field.annotation),
+                    "default": None
+                    if field.is_required()
+                    else _jsonable(field.get_default(call_default_factory=True)),
+                    "required": field.is_required(),
+                    "help": field.description or "",
+                }
+                for name, field in cls.Options.model_fields.items()
+            ],
         }
+
+
+def _type_name(annotation: Any) -> str:
+    """``list[str]``, ``Literal['strict', 'soft']``, ``int | None``: how a user would write it."""
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
