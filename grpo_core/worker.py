@@ -20,7 +20,14 @@ _instances: dict[tuple[type, str], Verifier] = {}
 
 
 def init_worker(memory_limit_mb: int | None) -> None:
-    """Runs once in each new worker: cap its address space when asked."""
+    """Runs once in each new worker: cap its address space when asked, and ignore Ctrl-C.
+
+    Ctrl-C at a terminal reaches the whole process group; the parent stops the workers itself,
+    so a worker must not die mid-sample with a KeyboardInterrupt traceback of its own.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_limit_mb:
         import resource
 
