@@ -144,7 +144,7 @@ def test_list_options_accept_comma_separated_text(local):
 
 def test_metrics_stay_bounded_and_exact_over_a_long_run():
     total = VerifierMetrics("m")
-    for batch in range(50):
+    for _batch in range(50):
         part = VerifierMetrics("m")
         for i in range(1000):
             part.record(float(i % 2), Status.OK, 0.001, cached=False)

@@ -228,7 +228,10 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         line += f", {reward['missing']} rows without any value"
     if has_groups:
         groups = summary["groups"]
-        line += f"; {groups['count']} groups, {_fmt(groups['zero_std_fraction'], 2)} with zero reward std"
+        plural = "" if groups["count"] == 1 else "s"
+        line += (
+            f"; {groups['count']} group{plural}, {_fmt(groups['zero_std_fraction'], 2)} with zero reward std"
+        )
     console.print(line, highlight=False)
 
 
