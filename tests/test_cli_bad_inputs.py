@@ -236,3 +236,20 @@ def test_ctrl_c_stops_quickly_and_keeps_finished_rows_only_in_a_partial_file(tmp
     assert "interrupted: 4 of 12 rows scored; they are in" in " ".join(stderr.split())
     no_traceback(stderr)
     assert "Task was destroyed" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+def test_train_check_names_reward_sources_and_refuses_an_ambiguous_name():
+    ok = grpo("train", "--check")
+    assert ok.returncode == 0, ok.stderr
+    assert "reward format: verifier 'format' from grpo-reward-format" in ok.stdout
+    clash = grpo("train", "--check", env=with_impostor())
+    assert clash.returncode == 2
+    assert "verifier 'format' is ambiguous" in " ".join(clash.stderr.split())
+    no_traceback(clash.stderr)
+
+
+def test_eval_defaults_model_to_the_config_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    result = grpo("eval", "--set", f"output_dir={run_dir}", "--limit", "1")
+    assert result.returncode == 2
+    assert f"--model '{run_dir}': no model here" in " ".join(result.stderr.split())
