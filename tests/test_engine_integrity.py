@@ -159,3 +159,18 @@ def test_metrics_stay_bounded_and_exact_over_a_long_run():
 def test_duplicate_reward_names_use_the_shared_message(local):
     with pytest.raises(ConfigError, match=r"reward\(s\) \['keys'\] chosen twice"):
         Engine([{"verifier": "keys"}, {"verifier": "keys"}], registry=local)
+
+
+def test_an_interrupted_batch_is_cancelled_and_close_is_quick_and_quiet(registry, caplog):
+    import os
+    import signal
+
+    caplog.set_level("ERROR", logger="asyncio")
+    engine = Engine([{"verifier": "async_batcher", "timeout": 600}], registry=registry)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C while the batch hangs
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.score(rows("hang", "x"))
+    engine.close()  # must not wait for the 600 s timeout
+    timer.join()
+    assert "Task was destroyed" not in caplog.text
