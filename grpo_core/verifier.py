@@ -32,9 +32,14 @@ class Status(StrEnum):
 class Isolation(StrEnum):
     """How the engine runs a verifier.
 
-    - ``inline``: cheap and pure, called directly in the caller's process.
+    - ``inline``: cheap and pure, run in the caller's process on a watched thread.
     - ``process``: CPU-bound and may hang; run in worker processes with a hard wall-clock kill.
     - ``async``: I/O-bound (sandboxes, HTTP, a GPU model); awaited, optionally in batches.
+
+    Whatever the kind, no verifier can hang its caller: a sample past its timeout gets status
+    ``timeout``. An inline sample's thread cannot be killed, so it is abandoned, and an inline
+    verifier that times out repeatedly is disabled (its samples get ``error``); see
+    :mod:`grpo_core.inline`. Code that may hang belongs in ``process``.
     """
 
     INLINE = "inline"
