@@ -9,24 +9,40 @@ One sample that hangs, raises or kills its process affects only its own score.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, PositiveFloat, ValidationError
 
 from grpo_core.cache import LRUCache
+from grpo_core.checks import check_unique_reward_names, missing_columns
 from grpo_core.dependencies import DependencyRunner, dependency_cache_key
 from grpo_core.errors import ConfigError
+from grpo_core.inline import run_inline
 from grpo_core.metrics import VerifierMetrics
 from grpo_core.plugins import PluginRegistry, get_registry
 from grpo_core.pool import WorkerPool
 from grpo_core.sample import Sample
+from grpo_core.values import split_list
 from grpo_core.verifier import Isolation, Score, Status, Verifier, to_score
+from grpo_core.workerstart import portable_class
 
 CACHEABLE = frozenset({Status.OK, Status.NOT_APPLICABLE, Status.INVALID_INPUT})
+#: seconds cancelled batches get to clean up when the engine closes
+CANCEL_GRACE_S = 1.0
+
+
+async def _cancel_pending() -> None:
+    """Cancel every other task on the engine's loop and let them finish their clean-up briefly."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=CANCEL_GRACE_S)
 
 
 class RewardSpec(BaseModel):
@@ -34,22 +50,28 @@ class RewardSpec(BaseModel):
 
     ``on_timeout`` / ``on_error`` / ``on_invalid_input``: the value such a sample gets; ``None``
     (the default) means "no reward" (TRL skips it) rather than a 0 that looks like a wrong answer.
+
+    Numbers must be finite: a NaN weight or fallback value would poison every reward it touches.
+    ``verifier`` is a name, or ``distribution:name`` to choose between two plugins claiming it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     verifier: str
     name: str | None = Field(None, description="reward name in logs; defaults to the verifier name")
-    weight: float = 1.0
+    weight: FiniteFloat = 1.0
     options: dict[str, Any] = Field(default_factory=dict)
-    timeout: PositiveFloat | None = Field(None, description="seconds per sample; default: verifier's")
-    on_timeout: float | None = None
-    on_error: float | None = None
-    on_invalid_input: float | None = None
+    timeout: PositiveFloat | None = Field(
+        None, allow_inf_nan=False, description="seconds per sample; default: verifier's"
+    )
+    on_timeout: FiniteFloat | None = None
+    on_error: FiniteFloat | None = None
+    on_invalid_input: FiniteFloat | None = None
 
     @property
     def reward_name(self) -> str:
-        return self.name or self.verifier
+        """The name in logs and output: ``name``, else the verifier name without its qualifier."""
+        return self.name or self.verifier.rpartition(":")[2]
 
 
 def as_samples(samples: Sequence[Mapping[str, Any]]) -> list[Sample]:
@@ -62,6 +84,24 @@ def as_samples(samples: Sequence[Mapping[str, Any]]) -> list[Sample]:
             )
         batch.append(row if isinstance(row, Sample) else Sample(row))
     return batch
+
+
+def _is_list_field(annotation: Any) -> bool:
+    origins = {list, tuple, set, frozenset}
+    if get_origin(annotation) in origins or annotation in origins:
+        return True
+    return any(_is_list_field(arg) for arg in get_args(annotation) if arg is not type(None))
+
+
+def list_options(options_model: type[BaseModel], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``keys: "a,b"`` for a list option means ``["a", "b"]`` (so ``--option x.keys=a,b`` works)."""
+    fields = options_model.model_fields
+    return {
+        key: split_list(value)
+        if isinstance(value, str) and key in fields and _is_list_field(fields[key].annotation)
+        else value
+        for key, value in options.items()
+    }
 
 
 def format_validation_error(exc: ValidationError, prefix: str) -> str:
@@ -82,7 +122,10 @@ class BoundVerifier:
     timeout: float
     cache: LRUCache[Score]
     options_dict: dict[str, Any]
+    source: str = ""
     ready: bool = False
+    #: inline verifiers: samples abandoned past their timeout (their threads cannot be stopped)
+    inline_timeouts: int = 0
 
     @property
     def name(self) -> str:
@@ -159,15 +202,13 @@ class Engine:
             raise ConfigError("no rewards chosen: name at least one verifier")
         registry = registry or get_registry()
         self.bound: list[BoundVerifier] = []
-        seen: set[str] = set()
-        for index, raw in enumerate(rewards):
-            spec = self._spec(raw, index)
-            if spec.reward_name in seen:
-                raise ConfigError(f"reward {spec.reward_name!r} is chosen twice; give one a distinct `name`")
-            seen.add(spec.reward_name)
-            cls = registry.verifier_class(spec.verifier)
+        specs = [self._spec(raw, index) for index, raw in enumerate(rewards)]
+        check_unique_reward_names(spec.reward_name for spec in specs)
+        for spec in specs:
+            claim = registry.verifier_claim(spec.verifier)
+            cls = claim.obj
             try:
-                verifier = cls(spec.options)
+                verifier = cls(list_options(cls.Options, spec.options))
             except ValidationError as exc:
                 raise ConfigError(
                     "bad option for verifier "
@@ -180,9 +221,13 @@ class Engine:
                     timeout=spec.timeout or cls.default_timeout,
                     cache=LRUCache(cache_size),
                     options_dict=verifier.options.model_dump(mode="json"),
+                    source=claim.source,
                 )
             )
         self._dependencies = DependencyRunner(self.bound, self._score_one_verifier)
+        for b in self.bound:  # a process verifier from __main__ must be sendable: fail now if not
+            if b.verifier.isolation is Isolation.PROCESS:
+                portable_class(type(b.verifier))
         preload = {
             module
             for b in self.bound
@@ -196,15 +241,18 @@ class Engine:
             else None
         )
         self.metrics: dict[str, VerifierMetrics] = {b.name: VerifierMetrics(b.name) for b in self.bound}
+        #: reward name -> why its ``setup()`` failed last (from :meth:`start` or a batch).
+        self.setup_errors: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
 
     @staticmethod
     def _spec(raw: RewardSpec | Mapping[str, Any], index: int) -> RewardSpec:
-        if isinstance(raw, RewardSpec):
-            return raw
+        """Validated afresh even when given a RewardSpec (``model_construct`` skips validation)."""
         try:
+            if isinstance(raw, RewardSpec):
+                return RewardSpec.model_validate(raw.model_dump())
             return RewardSpec.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, f"rewards[{index}]")) from None
@@ -221,14 +269,21 @@ class Engine:
     def weights(self) -> dict[str, float]:
         return {b.name: b.spec.weight for b in self.bound}
 
+    @property
+    def sources(self) -> dict[str, str]:
+        """Reward name -> ``verifier 'math' from grpo-reward-math 0.1.0``, for run headers: which
+        distribution serves each reward is never a guess."""
+        return {
+            b.name: f"verifier {type(b.verifier).name!r} from {b.source or 'an unregistered class'}"
+            for b in self.bound
+        }
+
     def required_columns(self) -> dict[str, tuple[str, ...]]:
         return {b.name: tuple(b.verifier.columns) for b in self.bound}
 
     def missing_columns(self, row: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(reward name, column) pairs this row lacks."""
-        return [
-            (name, col) for name, cols in self.required_columns().items() for col in cols if col not in row
-        ]
+        return missing_columns(row, self.required_columns())
 
     # -- scoring -------------------------------------------------------------------------------
     def score(self, samples: Sequence[Mapping[str, Any]]) -> BatchResult:
@@ -239,7 +294,11 @@ class Engine:
         ``asyncio.run``: its SIGINT bookkeeping reprs the whole result.
         """
         future = asyncio.run_coroutine_threadsafe(self.score_async(samples), self._event_loop())
-        return future.result()
+        try:
+            return future.result()
+        except BaseException:  # Ctrl-C in the caller: stop the batch's work, not only the wait
+            future.cancel()
+            raise
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
@@ -289,7 +348,7 @@ class Engine:
         work: list[tuple[Hashable | None, list[int], Sample]] = []
         pending: dict[Hashable, list[int]] = {}
         for i, sample in enumerate(batch):
-            missing = [col for col in verifier.columns if col not in sample]
+            missing = [col for _, col in missing_columns(sample, {bound.name: verifier.columns})]
             if missing:
                 results[i] = bound.apply_policy(Score.invalid_input(f"row lacks column(s) {missing}"))
                 continue
@@ -342,25 +401,30 @@ class Engine:
                     *(self._pool.score(cls, bound.options_dict, dict(s), bound.timeout) for s in samples)
                 )
             )
-        if not bound.ready:
-            try:
-                bound.verifier.setup()
-            except Exception as exc:  # retried next batch; this batch's samples carry the reason
-                error = Score.error(f"setup() failed: {type(exc).__name__}: {exc}")
-                return [(error, 0.0)] * len(samples)
-            bound.ready = True
+        problem = self._setup(bound)
+        if problem is not None:  # retried next batch; this batch's samples carry the reason
+            return [(Score.error(problem), 0.0)] * len(samples)
         if isolation is Isolation.ASYNC:
             return await self._execute_async(bound, samples)
-        return [self._execute_inline(bound.verifier, sample) for sample in samples]
+        return await run_inline(bound, samples)
 
-    @staticmethod
-    def _execute_inline(verifier: Verifier, sample: Sample) -> tuple[Score, float]:
-        started = time.perf_counter()
+    def _setup(self, bound: BoundVerifier) -> str | None:
+        """Run an inline/async verifier's ``setup()`` once; the failure message, or None.
+
+        The same rule for :meth:`start` and the lazy path: a failing ``setup()`` never raises out of
+        the engine; it becomes that verifier's error scores (and ``setup_errors``), retried later.
+        """
+        if bound.ready:
+            return None
         try:
-            score = to_score(verifier.score(sample))
+            bound.verifier.setup()
         except Exception as exc:
-            score = Score.error(f"{type(exc).__name__}: {exc}")
-        return score, time.perf_counter() - started
+            problem = f"setup() failed: {type(exc).__name__}: {exc}"
+            self.setup_errors[bound.name] = problem
+            return problem
+        bound.ready = True
+        self.setup_errors.pop(bound.name, None)
+        return None
 
     async def _execute_async(self, bound: BoundVerifier, samples: list[Sample]) -> list[tuple[Score, float]]:
         """A verifier that overrides ``score_batch`` gets chunks of ``max_batch_size``, at most
@@ -406,26 +470,34 @@ class Engine:
         """Start the worker processes and set up every verifier now, not on the first batch.
 
         Trainers call this before the first step so step 1 does not pay for process start-up and
-        heavy imports. Inline and async verifiers run ``setup()`` here too.
+        heavy imports. Inline and async verifiers run ``setup()`` here too. A failing ``setup()``
+        does not raise, exactly as on the lazy path: it is recorded in ``setup_errors`` (for the
+        caller to show) and that verifier's samples get ``error`` scores until a retry succeeds.
         """
         for bound in self.bound:
             if bound.verifier.isolation is Isolation.PROCESS:
                 assert self._pool is not None
-                self._pool.warm_up(type(bound.verifier), bound.options_dict)
-            elif not bound.ready:
-                bound.verifier.setup()
-                bound.ready = True
+                problem = self._pool.warm_up(type(bound.verifier), bound.options_dict)
+                if problem:
+                    self.setup_errors[bound.name] = problem
+            else:
+                self._setup(bound)
         return self
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        """Stop the workers and the event loop; batches still in flight are cancelled first (so an
+        interrupted run ends quickly and without "Task was destroyed" warnings)."""
         with self._loop_lock:
             loop, thread, self._loop, self._loop_thread = self._loop, self._loop_thread, None, None
         if loop is not None and thread is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(timeout=CANCEL_GRACE_S + 1)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
-            loop.close()
+            if not thread.is_alive():
+                loop.close()
+        if self._pool is not None:
+            self._pool.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -21,3 +21,18 @@ class UnknownVerifierError(ConfigError):
 
 class DataError(GrpoError):
     """An input row is malformed or lacks a column a verifier needs; names file:line and field."""
+
+
+class AmbiguousNameError(ConfigError):
+    """A verifier or backend name claimed by two plugins, used bare: never resolved by load order."""
+
+    def __init__(self, kind: str, name: str, claims: list) -> None:
+        who = " and ".join(f"{c.qualifier!r}" for c in claims)
+        choices = " or ".join(f"{c.qualified_name!r}" for c in claims)
+        disable = " or ".join(f"GRPO_DISABLE_PLUGINS={c.qualifier}" for c in claims)
+        super().__init__(
+            f"{kind} {name!r} is ambiguous: it is provided by {who}; choose one with a qualified name "
+            f"({choices}), or disable the one you do not want ({disable})"
+        )
+        self.name = name
+        self.claims = claims

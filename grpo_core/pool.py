@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing
 import os
 import threading
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from grpo_core.verifier import Score, Verifier
 from grpo_core.worker import init_worker, run_score, warm_worker
+from grpo_core.workerstart import portable_class, worker_context
 
 START_METHOD_ENV = "GRPO_WORKER_START_METHOD"
 
@@ -72,7 +72,7 @@ class WorkerPool:
         self._lock = threading.Lock()
 
     def _context(self) -> Any:
-        context = multiprocessing.get_context(self.start_method)
+        context = worker_context(self.start_method)
         if self.start_method == "forkserver":
             context.set_forkserver_preload(self.preload)
         return context
@@ -95,14 +95,15 @@ class WorkerPool:
         self, cls: type[Verifier], options: dict[str, Any], sample: dict[str, Any], timeout: float
     ) -> tuple[Score, float]:
         """Score one sample in a worker; returns (score, seconds spent)."""
+        args = (portable_class(cls), options, sample)
         try:
-            future = self._get_pool().schedule(run_score, args=(cls, options, sample), timeout=timeout)
+            future = self._get_pool().schedule(run_score, args=args, timeout=timeout)
         except RuntimeError:  # the pool broke between the check and the call: start a new one
             with self._lock:
                 broken, self._pool = self._pool, None
             if broken is not None:
                 broken.stop()
-            future = self._get_pool().schedule(run_score, args=(cls, options, sample), timeout=timeout)
+            future = self._get_pool().schedule(run_score, args=args, timeout=timeout)
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeoutError:
@@ -115,16 +116,23 @@ class WorkerPool:
         except BaseException as exc:  # pickling failures, a broken pool, SystemExit sent back
             return Score.error(f"worker failure: {type(exc).__name__}: {exc}"), 0.0
 
-    def warm_up(self, cls: type[Verifier], options: dict[str, Any], timeout: float = 120.0) -> None:
+    def warm_up(self, cls: type[Verifier], options: dict[str, Any], timeout: float = 120.0) -> str | None:
         """Start every worker and build ``cls`` in each (imports, ``setup()``) before real work.
 
         Best effort: a worker that fails here is replaced, and scoring reports its own errors.
+        Returns the first failure's message (e.g. ``setup() failed: ...``), or None.
         """
+        portable = portable_class(cls)
         futures = [
-            self._get_pool().schedule(warm_worker, args=(cls, options), timeout=timeout)
+            self._get_pool().schedule(warm_worker, args=(portable, options), timeout=timeout)
             for _ in range(self.workers)
         ]
-        concurrent.futures.wait(futures, timeout=timeout)
+        done, _ = concurrent.futures.wait(futures, timeout=timeout)
+        for future in done:
+            exc = future.exception()
+            if exc is not None:
+                return f"setup() failed: {type(exc).__name__}: {exc}"
+        return None
 
     def close(self) -> None:
         with self._lock:

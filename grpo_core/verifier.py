@@ -32,9 +32,14 @@ class Status(StrEnum):
 class Isolation(StrEnum):
     """How the engine runs a verifier.
 
-    - ``inline``: cheap and pure, called directly in the caller's process.
+    - ``inline``: cheap and pure, run in the caller's process on a watched thread.
     - ``process``: CPU-bound and may hang; run in worker processes with a hard wall-clock kill.
     - ``async``: I/O-bound (sandboxes, HTTP, a GPU model); awaited, optionally in batches.
+
+    Whatever the kind, no verifier can hang its caller: a sample past its timeout gets status
+    ``timeout``. An inline sample's thread cannot be killed, so it is abandoned, and an inline
+    verifier that times out repeatedly is disabled (its samples get ``error``); see
+    :mod:`grpo_core.inline`. Code that may hang belongs in ``process``.
     """
 
     INLINE = "inline"
@@ -184,5 +189,35 @@ class Verifier:
             "columns": list(cls.columns),
             "isolation": cls.isolation.value,
             "default_timeout": cls.default_timeout,
-            "options": cls.Options.model_json_schema().get("properties", {}),
+            "options": [
+                {
+                    "name": name,
+                    "type": _type_name(field.annotation),
+                    "default": None
+                    if field.is_required()
+                    else _jsonable(field.get_default(call_default_factory=True)),
+                    "required": field.is_required(),
+                    "help": field.description or "",
+                }
+                for name, field in cls.Options.model_fields.items()
+            ],
         }
+
+
+def _type_name(annotation: Any) -> str:
+    """``list[str]``, ``Literal['strict', 'soft']``, ``int | None``: how a user would write it."""
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)

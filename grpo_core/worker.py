@@ -20,7 +20,14 @@ _instances: dict[tuple[type, str], Verifier] = {}
 
 
 def init_worker(memory_limit_mb: int | None) -> None:
-    """Runs once in each new worker: cap its address space when asked."""
+    """Runs once in each new worker: cap its address space when asked, and ignore Ctrl-C.
+
+    Ctrl-C at a terminal reaches the whole process group; the parent stops the workers itself,
+    so a worker must not die mid-sample with a KeyboardInterrupt traceback of its own.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_limit_mb:
         import resource
 
@@ -28,7 +35,11 @@ def init_worker(memory_limit_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _verifier(cls: type[Verifier], options: dict[str, Any]) -> Verifier:
+def _verifier(cls: type[Verifier] | bytes, options: dict[str, Any]) -> Verifier:
+    if isinstance(cls, bytes):  # a class from the user's __main__, sent by value
+        from grpo_core.workerstart import load_class
+
+        cls = load_class(cls)
     key = (cls, json.dumps(options, sort_keys=True, default=str))
     verifier = _instances.get(key)
     if verifier is None:
@@ -40,7 +51,9 @@ def _verifier(cls: type[Verifier], options: dict[str, Any]) -> Verifier:
     return verifier
 
 
-def run_score(cls: type[Verifier], options: dict[str, Any], sample: dict[str, Any]) -> tuple[Score, float]:
+def run_score(
+    cls: type[Verifier] | bytes, options: dict[str, Any], sample: dict[str, Any]
+) -> tuple[Score, float]:
     """Score one sample; exceptions become an ``error`` Score so nothing unpicklable travels back."""
     started = time.perf_counter()
     try:
@@ -51,7 +64,7 @@ def run_score(cls: type[Verifier], options: dict[str, Any], sample: dict[str, An
     return result, time.perf_counter() - started
 
 
-def warm_worker(cls: type[Verifier], options: dict[str, Any], hold_s: float = 0.2) -> int:
+def warm_worker(cls: type[Verifier] | bytes, options: dict[str, Any], hold_s: float = 0.2) -> int:
     """Build the verifier in this worker; holding briefly lets the other warm-up tasks reach the
     other workers instead of queueing behind this one."""
     _verifier(cls, options)

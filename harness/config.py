@@ -7,7 +7,6 @@ path and what is allowed there; the CLI turns it into exit code 2.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import difflib
@@ -27,8 +26,10 @@ from pydantic import (
     model_validator,
 )
 
+from grpo_core.checks import duplicate_names, duplicate_rewards_message
 from grpo_core.engine import RewardSpec
 from grpo_core.errors import ConfigError
+from grpo_core.values import parse_value
 
 # R1-Zero's system prompt (DeepSeek-R1 paper, table 1), used when ``data.template: r1``.
 R1_SYSTEM_PROMPT = (
@@ -164,10 +165,9 @@ class RunConfig(Section):
     def _some_rewards(cls, value: list[RewardSpec]) -> list[RewardSpec]:
         if not value:
             raise ValueError("choose at least one verifier: - verifier: format")
-        names = [spec.reward_name for spec in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = duplicate_names(spec.reward_name for spec in value)
         if twice:
-            raise ValueError(f"reward(s) {twice} chosen twice; give one a distinct `name`")
+            raise ValueError(duplicate_rewards_message(twice))
         return value
 
     @property
@@ -263,14 +263,7 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: expected key.path=value (e.g. trainer.learning_rate=1e-5)")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    # YAML reads 1e-5 as a string; numbers in scientific notation are common here.
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value) if any(c in value.lower() for c in ".e") else int(value)
+    value = parse_value(raw, f"--set {text!r}")
     path: list[str | int] = [int(part) if part.isdigit() else part for part in key.split(".")]
     if any(part == "" for part in path):
         raise ConfigError(f"--set {text!r}: empty component in key path {key!r}")

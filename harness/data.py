@@ -193,15 +193,15 @@ def check_columns(
     rows: list[dict[str, Any]], required: Mapping[str, Iterable[str]], where: str = "data"
 ) -> None:
     """Every verifier's columns must be in every row; names the verifier, column and row."""
-    for name, columns in required.items():
-        for column in columns:
-            for index, row in enumerate(rows):
-                if column not in row:
-                    have = sorted(k for k in row if k != "prompt")
-                    raise DataError(
-                        f"{where}: row {index} lacks column {column!r}, which verifier {name!r} needs "
-                        f"(rows have {have}); map it with data.columns: {{{column}: <source column>}}"
-                    )
+    from grpo_core.checks import missing_columns
+
+    for index, row in enumerate(rows):
+        for name, column in missing_columns(row, required)[:1]:
+            have = sorted(k for k in row if k != "prompt")
+            raise DataError(
+                f"{where}: row {index} lacks column {column!r}, which verifier {name!r} needs "
+                f"(rows have {have}); map it with data.columns: {{{column}: <source column>}}"
+            )
 
 
 def task_texts(rows: Iterable[Mapping[str, Any]]) -> list[str]:

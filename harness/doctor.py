@@ -119,13 +119,20 @@ def plugin_checks() -> list[Check]:
     registry = get_registry()
     checks = []
     for info in registry.describe():
-        if info["errors"]:
+        what = ", ".join(info["verifiers"] + info["sandbox_backends"]) or "nothing registered"
+        if info["status"] == "partial":
+            problems = "; ".join(info["errors"])
+            checks.append(
+                Check(f"plugin {info['name']}", "fail", f"partly loaded ({what}); {problems}"[:300])
+            )
+        elif info["errors"]:
             checks.append(Check(f"plugin {info['name']}", "fail", "; ".join(info["errors"])[:300]))
         else:
-            what = ", ".join(info["verifiers"] + info["sandbox_backends"]) or "nothing registered"
             checks.append(
                 Check(f"plugin {info['name']}", "ok", f"{info['distribution']} {info['version']}: {what}")
             )
+    for clash in registry.clashes():
+        checks.append(Check(f"{clash['kind']} {clash['name']}", "fail", clash["message"]))
     if not checks:
         checks.append(Check("plugins", "warn", "no plugins installed (pip install -e plugins/format ...)"))
     return checks

@@ -165,10 +165,30 @@ def test_misbehaving_verifier_through_the_cli(tmp_path):
     result = grpo(
         "score", str(path), "-r", "misbehaving", "--timeout", "1", "--on-error", "0", "-o", str(out)
     )
-    assert result.returncode == 0, result.stderr
+    # 3 of 5 rows failed: above the default --max-error-frac, so exit 1; the rows are still written
+    assert result.returncode == 1, result.stderr
+    assert "verifier 'misbehaving' failed on 60% of rows (2 error, 1 timeout)" in result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["status"]["misbehaving"] for r in rows] == ["ok", "timeout", "error", "error", "ok"]
     assert [r["rewards"]["misbehaving"] for r in rows] == [1.0, None, 0.0, 0.0, 0.0]
+
+
+def test_error_share_at_the_limit_passes_and_above_it_fails(tmp_path):
+    path = write_rows(tmp_path / "rows.jsonl", [{"completion": c} for c in ["1", "raise", "0", "1"]])
+    ok = runner.invoke(app, ["score", str(path), "-r", "misbehaving", "--max-error-frac", "0.25"])
+    assert ok.exit_code == 0, ok.output
+    failed = runner.invoke(app, ["score", str(path), "-r", "misbehaving", "--max-error-frac", "0.2"])
+    assert failed.exit_code == 1
+    assert "failed on 25% of rows (1 error, 0 timeout), above --max-error-frac 0.2" in failed.output
+
+
+def test_score_header_names_the_distribution_serving_each_reward():
+    result = runner.invoke(app, ["score", str(SAMPLE), "-r", "format", "-r", "tag_count=0.5"])
+    assert result.exit_code == 0, result.output
+    assert "reward format: verifier 'format' from grpo-reward-format 0.1.0 (weight 1)" in result.output
+    assert "reward tag_count: verifier 'tag_count' from grpo-reward-format 0.1.0 (weight 0.5)" in (
+        result.output
+    )
 
 
 def test_progress_and_batches_on_long_inputs(tmp_path):

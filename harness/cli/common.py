@@ -32,3 +32,10 @@ def make_console(*, stderr: bool = False) -> Console:
     if not console.is_terminal:
         console = Console(stderr=stderr, width=160, soft_wrap=True)
     return console
+
+
+def print_reward_sources(console: Console, engine: object) -> None:
+    """One line per reward naming the verifier and the distribution serving it (run headers):
+    which plugin scores a run is printed, never guessed."""
+    for name, source in getattr(engine, "sources", {}).items():
+        console.print(f"  reward {name}: {source}", highlight=False, soft_wrap=True)

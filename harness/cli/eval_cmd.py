@@ -18,7 +18,12 @@ def eval_command(
     config_path: Path | None = typer.Argument(
         None, metavar="[CONFIG]", help="Run config; none: the tiny demo."
     ),
-    model: Path = typer.Option(..., "--model", "-m", help="Model directory, or a run dir (uses its final/)."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Model directory, or a run dir (uses its final/); default: the config's run dir.",
+    ),
     samples: int = typer.Option(4, "--samples", "-n", min=1, help="Completions per problem."),
     k: list[int] = typer.Option([], "--k", "-k", help="pass@k to report (repeatable); default 1 and n."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N held-out rows."),
@@ -49,7 +54,7 @@ def eval_command(
         ks = sorted(set(k or [1, samples]))
         summary = evaluate(
             config,
-            model,
+            model if model is not None else config.run_dir,
             samples=samples,
             ks=ks,
             limit=limit,

@@ -10,7 +10,7 @@ import yaml
 from rich.console import Console
 
 from harness.cli import app
-from harness.cli.common import user_errors
+from harness.cli.common import print_reward_sources, user_errors
 
 CHILD_ENV = "GRPO_HARNESS_CHILD"
 
@@ -56,6 +56,7 @@ def train_command(
                 f"{len(prepared.eval_rows)} eval rows, run dir {config.run_dir}",
                 highlight=False,
             )
+            print_reward_sources(console, prepared.engine)
             return
         console.print(
             f"grpo train: {config.name} | model {config.model.name_or_path} | data {config.data.source} "
@@ -64,4 +65,5 @@ def train_command(
             highlight=False,
             soft_wrap=True,
         )
+        print_reward_sources(console, prepared.engine)
         run_training(prepared, resume=resume, console=console)
