@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 
 from grpo_core.cache import LRUCache
 from grpo_core.errors import ConfigError
+from grpo_core.functions import resolve_verifier_class
 from grpo_core.metrics import VerifierMetrics
 from grpo_core.plugins import PluginRegistry, get_registry
 from grpo_core.pool import WorkerPool
@@ -164,7 +165,7 @@ class Engine:
             if spec.reward_name in seen:
                 raise ConfigError(f"reward {spec.reward_name!r} is chosen twice; give one a distinct `name`")
             seen.add(spec.reward_name)
-            cls = registry.verifier_class(spec.verifier)
+            cls = resolve_verifier_class(registry, spec.verifier, spec.options)
             try:
                 verifier = cls(spec.options)
             except ValidationError as exc:
