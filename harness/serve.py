@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import math
+import signal
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -277,8 +278,21 @@ def serve(
         access_log=False,
         limit_concurrency=None,
     )
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            """Shut down gracefully on SIGINT/SIGTERM, then exit 0 (not re-raised as uvicorn does):
+            a drained server stopping is the normal end for a supervisor."""
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
     try:
-        uvicorn.Server(config).run()
+        Server(config).run()
     finally:
         engine.close()
 

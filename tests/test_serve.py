@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -144,7 +145,7 @@ def test_malformed_requests_get_clear_4xx(
     with engine({"verifier": "exact"}) as eng, BackgroundServer(eng, limits) as srv:
         status, _, reply = post(f"{srv.url}{path}", body, raw)
         assert status == code
-        assert pytest.approx(0) == 0 and __import__("re").search(message, reply["error"])
+        assert re.search(message, reply["error"])
         assert get(f"{srv.url}/health")[0] == 200  # the server is still fine
 
 
@@ -159,7 +160,7 @@ def test_chunked_body_over_the_limit_is_refused() -> None:
         host, port = srv.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             chunk = b'{"rows": [' + b" " * 3000 + b"]}"
-            head = f"POST /score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+            head = "POST /score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
             sock.sendall(head.encode() + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n")
             reply = sock.recv(65536).decode()
         assert reply.startswith("HTTP/1.1 413")
@@ -239,8 +240,10 @@ def test_remote_verifier_round_robin_and_retries() -> None:
     with (
         engine({"verifier": "exact", "weight": 0.5}) as e1,
         engine({"verifier": "exact", "weight": 0.5}) as e2,
+        BackgroundServer(e1) as s1,
+        BackgroundServer(e2) as s2,
     ):
-        with BackgroundServer(e1) as s1, BackgroundServer(e2) as s2:
+        if True:
             urls = [s1.url, dead_url(), s2.url]
             spec = {"verifier": "remote", "options": {"urls": urls, "batch_size": 1, "retries": 1}}
             with engine(spec) as client:
@@ -280,11 +283,10 @@ def test_remote_verifier_failures_are_errors_never_zero() -> None:
 )
 def test_remote_verifier_rejects_forged_replies(reply: Any) -> None:
     """A server that breaks the protocol cannot hand out reward."""
+    import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
-
-    import uvicorn
 
     async def forged(request: Any) -> JSONResponse:
         return JSONResponse(reply)
