@@ -118,9 +118,9 @@ class Test{cls}Conformance(VerifierConformance):
     verifier = {cls}Verifier
     plugin = grpo_reward_{name}
     examples = [
-        Example({{"prompt": "Capital of France?", "completion": "<answer>Paris</answer>", "answer": "Paris"}}, 1.0),
-        Example({{"prompt": "Capital of France?", "completion": "<answer>Lyon</answer>", "answer": "Paris"}}, 0.0),
-        Example({{"prompt": "Capital of France?", "completion": "It is\\nparis", "answer": "Paris"}}, 1.0),
+        Example({{"prompt": "Capital?", "completion": "<answer>Paris</answer>", "answer": "Paris"}}, 1.0),
+        Example({{"prompt": "Capital?", "completion": "<answer>Lyon</answer>", "answer": "Paris"}}, 0.0),
+        Example({{"prompt": "Capital?", "completion": "It is\\nparis", "answer": "Paris"}}, 1.0),
     ]
 '''
 
