@@ -159,3 +159,30 @@ def test_names_that_are_not_functions() -> None:
     assert is_function_spec("json:dumps", known)
     with pytest.raises(UnknownVerifierError):
         Engine([{"verifier": "no_such_module_anywhere:fn"}], registry=PluginRegistry())
+
+
+def test_grpo_score_with_a_function(rewards_file: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"completion": "4", "answer": "4"}\n{"completion": "5", "answer": "4"}\n')
+    out = tmp_path / "scored.jsonl"
+    grpo = Path(sys.executable).with_name("grpo")
+    run = subprocess.run(
+        [str(grpo), "score", str(rows), "--reward", f"{rewards_file}:exact=0.5", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line)["reward"] for line in out.read_text().splitlines()] == [0.5, 0.0]
+    rows.write_text('{"completion": "4"}\n')
+    missing = subprocess.run(
+        [str(grpo), "score", str(rows), "--reward", f"{rewards_file}:exact"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "lacks column 'answer'" in missing.stderr
