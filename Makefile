@@ -5,14 +5,17 @@ CONSTRAINTS ?= constraints/cpu.txt
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
+# Example third-party plugins, installed as separate packages (their tests use the conformance kit).
+EXAMPLE_PLUGINS := examples/plugins/grpo-reward-length examples/plugins/grpo-reward-json-schema
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo score-demo test lint format bench clean
 
-$(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS)
+$(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS) $(addsuffix /pyproject.toml,$(EXAMPLE_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,train,docker]" $(addprefix -e ,$(PLUGIN_DIRS))
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,train,docker,serve]" \
+		$(addprefix -e ,$(PLUGIN_DIRS) $(EXAMPLE_PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)

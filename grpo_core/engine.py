@@ -22,6 +22,7 @@ from grpo_core.cache import LRUCache
 from grpo_core.checks import check_unique_reward_names, missing_columns
 from grpo_core.dependencies import DependencyRunner, dependency_cache_key
 from grpo_core.errors import ConfigError
+from grpo_core.functions import resolve_verifier
 from grpo_core.inline import run_inline
 from grpo_core.metrics import VerifierMetrics
 from grpo_core.plugins import PluginRegistry, get_registry
@@ -205,8 +206,7 @@ class Engine:
         specs = [self._spec(raw, index) for index, raw in enumerate(rewards)]
         check_unique_reward_names(spec.reward_name for spec in specs)
         for spec in specs:
-            claim = registry.verifier_claim(spec.verifier)
-            cls = claim.obj
+            cls, source = resolve_verifier(registry, spec.verifier, spec.options)
             try:
                 verifier = cls(list_options(cls.Options, spec.options))
             except ValidationError as exc:
@@ -221,7 +221,7 @@ class Engine:
                     timeout=spec.timeout or cls.default_timeout,
                     cache=LRUCache(cache_size),
                     options_dict=verifier.options.model_dump(mode="json"),
-                    source=claim.source,
+                    source=source,
                 )
             )
         self._dependencies = DependencyRunner(self.bound, self._score_one_verifier)

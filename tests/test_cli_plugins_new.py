@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -29,7 +30,42 @@ def test_new_plugin_package_works(tmp_path):
         timeout=120,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "2 passed" in tests.stdout
+    assert "12 passed" in tests.stdout  # 2 own tests + one per conformance check
+
+
+def test_scaffold_round_trip_generate_install_list_test(tmp_path):
+    """Generate, install (a real wheel build, into a private target dir), list, run its tests."""
+    assert runner.invoke(app, ["plugins", "new", "capital", "--dir", str(tmp_path)]).exit_code == 0
+    root, target = tmp_path / "grpo-reward-capital", tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+        + ["--no-index", "--target", str(target), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    listing = subprocess.run(
+        [sys.executable, "-m", "harness", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    [plugin] = [p for p in json.loads(listing.stdout) if p["distribution"] == "grpo-reward-capital"]
+    assert plugin["verifiers"] == ["capital"] and not plugin["errors"]
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "12 passed" in tests.stdout
 
 
 def test_new_plugin_refuses_bad_names_and_overwrites(tmp_path):

@@ -42,6 +42,7 @@ from harness.cli import eval_cmd  # noqa: E402,F401
 from harness.cli import sweep_cmd  # noqa: E402,F401
 from harness.cli import doctor_cmd  # noqa: E402,F401
 from harness.cli import sandbox_cmd  # noqa: E402,F401
+from harness.cli import serve_cmd  # noqa: E402,F401
 
 
 def main() -> None:

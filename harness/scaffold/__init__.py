@@ -87,9 +87,10 @@ def register_verifiers(register):
 '''
 
 TEST = '''\
-"""Tests of the `{name}` verifier, directly and through the grpo-core engine."""
+"""Tests of the `{name}` verifier: directly, through the grpo-core engine and the conformance kit."""
 
 from grpo_core import Engine, PluginRegistry, Sample, Status
+from grpo_core.testing import Example, VerifierConformance
 
 import grpo_reward_{name}
 from grpo_reward_{name} import {cls}Verifier
@@ -109,6 +110,18 @@ def test_through_the_engine():
         result = engine.score(rows)
     assert result.values("{name}") == [1.0, None]
     assert result.scores["{name}"][1].status is Status.INVALID_INPUT  # the row lacks `answer`
+
+
+class Test{cls}Conformance(VerifierConformance):
+    """One test per part of the verifier contract (bad input, determinism, cache keys, ...)."""
+
+    verifier = {cls}Verifier
+    plugin = grpo_reward_{name}
+    examples = [
+        Example({{"prompt": "Capital?", "completion": "<answer>Paris</answer>", "answer": "Paris"}}, 1.0),
+        Example({{"prompt": "Capital?", "completion": "<answer>Lyon</answer>", "answer": "Paris"}}, 0.0),
+        Example({{"prompt": "Capital?", "completion": "It is\\nparis", "answer": "Paris"}}, 1.0),
+    ]
 '''
 
 README = """\
