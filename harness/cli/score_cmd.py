@@ -278,7 +278,9 @@ def score_command(
             engine.start()  # set-up errors (e.g. a sandbox image not built) exit 2 before any row runs
             if engine.setup_errors:
                 raise ConfigError(
-                    "; ".join(f"reward {name}: set-up failed: {msg}" for name, msg in engine.setup_errors.items())
+                    "; ".join(
+                        f"reward {name}: set-up failed: {msg}" for name, msg in engine.setup_errors.items()
+                    )
                 )
             started = time.perf_counter()
             scored: list[dict[str, Any]] = []
