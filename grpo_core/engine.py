@@ -45,6 +45,9 @@ class RewardSpec(BaseModel):
     on_timeout: float | None = None
     on_error: float | None = None
     on_invalid_input: float | None = None
+    max_error_frac: float | None = Field(
+        None, ge=0, le=1, description="training stops when error+timeout share exceeds this (harness)"
+    )
 
     @property
     def reward_name(self) -> str:

@@ -148,6 +148,17 @@ class LaunchConfig(Section):
     train_command: list[str] | None = Field(None, description="replaces `accelerate launch ...` (tests)")
 
 
+class ColdStartConfig(Section):
+    """A short SFT stage on template demonstrations with *random* answers, before RL (``model: tiny``).
+
+    It teaches the ``<think>…</think><answer>…</answer>`` layout only; see harness/cold_start.py.
+    """
+
+    steps: int = Field(0, ge=0, description="0: no cold start")
+    batch_size: PositiveInt = 64
+    learning_rate: float = Field(3e-3, gt=0)
+
+
 class RunConfig(Section):
     name: str = "tiny"
     output_dir: str | None = Field(None, description="default: runs/<name>")
@@ -158,6 +169,17 @@ class RunConfig(Section):
     trainer: dict[str, Any] = Field(default_factory=dict)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
+    cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
+    truncated_completions: Literal["zero", "score"] = Field(
+        "zero",
+        description="zero: a completion cut at max_completion_length earns 0 from every verifier",
+    )
+    final_eval: bool = Field(True, description="evaluate on data.eval before and after RL, print a table")
+    eval_samples: PositiveInt = Field(4, description="completions per held-out problem in that table")
+    max_error_frac: float = Field(
+        0.5, ge=0, le=1, description="default of rewards[].max_error_frac: stop when a verifier fails more"
+    )
+    error_window: PositiveInt = Field(10, description="reward batches over which that share is measured")
 
     @field_validator("rewards")
     @classmethod
@@ -169,6 +191,12 @@ class RunConfig(Section):
         if twice:
             raise ValueError(f"reward(s) {twice} chosen twice; give one a distinct `name`")
         return value
+
+    @model_validator(mode="after")
+    def _cold_start_needs_tiny(self) -> RunConfig:
+        if self.cold_start.steps and not self.model.is_tiny:
+            raise ValueError("cold_start.steps > 0 is for model: tiny; set cold_start.steps: 0")
+        return self
 
     @property
     def run_dir(self) -> Path:

@@ -17,7 +17,7 @@ model:
 data:
   source: arithmetic          # built-in generator: "a+b" with the gold `answer`
   size: 2000
-  arithmetic: {min_operand: 0, max_operand: 2, operations: ["+"]}
+  arithmetic: {min_operand: 0, max_operand: 4, operations: ["+"]}  # sums 0..8: a constant earns <= 0.2
   template: r1
   eval: {size: 64}
 rewards:
@@ -28,19 +28,20 @@ rewards:
   - verifier: format
     weight: 1.0
     options: {mode: soft, think_prefilled: true}
+cold_start:                   # R1-style SFT on the template, with *random* answers (see README)
+  steps: 60
+  batch_size: 64
+  learning_rate: 3.0e-3
 trainer:
   max_steps: 300
-  learning_rate: 3.0e-3
+  learning_rate: 1.0e-3
   lr_scheduler_type: constant
   per_device_train_batch_size: 64
   num_generations: 16
-  max_completion_length: 8
+  max_completion_length: 12
   temperature: 1.0
   beta: 0.0
-  entropy_coef: 0.01
-  use_adaptive_entropy: true  # keep exploring the answer once the template is found
-  entropy_target: 0.5
-  logging_steps: 5
+  logging_steps: 10
   save_strategy: "no"
 vllm:
   mode: "off"
