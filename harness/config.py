@@ -90,6 +90,9 @@ class ArithmeticSettings(Section):
     min_operand: int = 0
     max_operand: int = 4
     operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"])
+    second_operands: list[int] | None = Field(
+        None, description="the values b is drawn from (default: min_operand..max_operand, like a)"
+    )
 
 
 class EvalSplit(Section):
