@@ -36,7 +36,7 @@ cold_start:                   # R1-style SFT on the template, with *random* answ
   batch_size: 64
   learning_rate: 3.0e-3
 trainer:
-  max_steps: 200
+  max_steps: 300
   learning_rate: 1.0e-3
   lr_scheduler_type: constant
   per_device_train_batch_size: 128   # 16 prompts x 8 completions per step

@@ -43,10 +43,10 @@ def test_model_settings_become_model_init_kwargs():
     assert kwargs["model_init_kwargs"] == {"dtype": "bfloat16", "attn_implementation": "sdpa"}
 
 
-def test_vllm_mode_without_vllm_installed_is_a_config_error():
+def test_vllm_mode_without_vllm_installed_is_a_config_error(tmp_path):
     import importlib.util
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
     with pytest.raises(ConfigError, match="needs vLLM"):
-        preflight(load_config(None, ["vllm.mode=colocate"]))
+        preflight(load_config(None, ["vllm.mode=colocate", f"output_dir={tmp_path / 'run'}"]))
