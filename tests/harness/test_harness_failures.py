@@ -112,6 +112,7 @@ def test_console_cell_shows_status_not_dash():
     assert verifier_cell({}, "math") == "no reward"
 
 
+@pytest.mark.timeout(900)
 def test_a_run_whose_verifier_always_fails_stops_loudly(tmp_path):
     config = load_config(
         None,
@@ -160,6 +161,7 @@ def test_trl_rewards_needs_explicit_weights_and_checks_specs():
         assert asyncio.iscoroutinefunction(funcs[1])
 
 
+@pytest.mark.timeout(900)
 def test_the_trl_example_script_trains_with_the_stated_weights(tmp_path):
     script = Path(__file__).resolve().parents[2] / "examples" / "trl_own_script.py"
     done = subprocess.run(

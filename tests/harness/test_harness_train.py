@@ -50,6 +50,7 @@ class KeepModel(TrainerCallback):
         self.model, self.tokenizer = model, processing_class
 
 
+@pytest.mark.timeout(2400)  # the whole demo, twice; minutes on a quiet machine, more under load
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_embedded_demo_learns_the_task(tmp_path, seed):
     """`grpo train` with no config, on two seeds: the held-out pass@1 is earned by RL.
@@ -100,6 +101,7 @@ def assert_same_model(model, tokenizer, path, rows):
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.timeout(1200)
 def test_resume_continues_from_the_last_checkpoint(tmp_path):
     common = [
         f"output_dir={tmp_path / 'run'}",
