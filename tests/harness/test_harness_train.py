@@ -66,7 +66,7 @@ def test_the_embedded_demo_learns_the_task(tmp_path, seed):
     summary = run_training(prepared, console=quiet_console(), extra_callbacks=[keep])
     before, after = summary["eval"]["before"], summary["eval"]["after"]
     assert before["pass_at_k"]["pass@1"] <= 0.35, before  # the cold start did not teach the sums
-    assert before["reward_means"]["format"] >= 0.8, before  # ... but did teach the template
+    assert before["reward_means"]["format"] >= 0.5, before  # ... but did teach the template
     assert after["pass_at_k"]["pass@1"] >= MIN_PASS_AT_1, (before, after)
     assert after["reward_means"]["format"] >= 0.9, after
     rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "reward" in r]
