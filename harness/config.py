@@ -152,9 +152,11 @@ class LaunchConfig(Section):
 
 
 class ColdStartConfig(Section):
-    """A short SFT stage on template demonstrations with *random* answers, before RL (``model: tiny``).
+    """A short SFT stage on template demonstrations with *random* answers, before RL.
 
     It teaches the ``<think>…</think><answer>…</answer>`` layout only; see harness/cold_start.py.
+    It runs for ``model: tiny`` (built in this process); with another model ``grpo train`` says it
+    is skipped.
     """
 
     steps: int = Field(0, ge=0, description="0: no cold start")
@@ -194,12 +196,6 @@ class RunConfig(Section):
         if twice:
             raise ValueError(f"reward(s) {twice} chosen twice; give one a distinct `name`")
         return value
-
-    @model_validator(mode="after")
-    def _cold_start_needs_tiny(self) -> RunConfig:
-        if self.cold_start.steps and not self.model.is_tiny:
-            raise ValueError("cold_start.steps > 0 is for model: tiny; set cold_start.steps: 0")
-        return self
 
     @property
     def run_dir(self) -> Path:

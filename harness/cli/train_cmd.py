@@ -74,6 +74,10 @@ def train_command(
             if overwrite:
                 clear_run_outputs(config.run_dir)
             raise typer.Exit(launch(config, resume=resume, console=console))
+        if config.cold_start.steps and not config.model.is_tiny:
+            console.print(
+                "note: cold_start runs for model: tiny only; skipped for this model", highlight=False
+            )
         console.print(
             f"grpo train: {config.name} | model {config.model.name_or_path} | data {config.data.source} "
             f"({len(prepared.train_rows)} rows) | rewards "

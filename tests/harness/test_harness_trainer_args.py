@@ -38,7 +38,10 @@ def test_vllm_server_and_colocate_settings():
 
 def test_model_settings_become_model_init_kwargs():
     kwargs = args_for(
-        "model.name_or_path=some/model", "model.dtype=bfloat16", "model.attn_implementation=sdpa"
+        "model.name_or_path=some/model",
+        "model.dtype=bfloat16",
+        "model.attn_implementation=sdpa",
+        "cold_start.steps=0",  # the cold start is for the embedded tiny model only
     )
     assert kwargs["model_init_kwargs"] == {"dtype": "bfloat16", "attn_implementation": "sdpa"}
 
