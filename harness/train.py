@@ -197,7 +197,9 @@ def check_packages(config: RunConfig) -> None:
                 f"trainer.report_to {target!r} needs the {modules[0]!r} package (pip install {modules[0]}); "
                 "or set trainer.report_to: none"
             )
-    if config.vllm.mode != "off":
+    # The harness's own trainer talks to vLLM (colocate engine, server client); a replaced
+    # trainer command (launch.train_command) brings its own environment.
+    if config.vllm.mode == "colocate" or (config.vllm.mode == "server" and not config.launch.train_command):
         check_vllm_installed(config.vllm.mode)
     if config.model.lora is not None and not _module_present("peft"):
         raise ConfigError("model.lora needs the 'peft' package (pip install peft); or remove model.lora")
