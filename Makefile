@@ -22,7 +22,7 @@ install: $(STAMP)
 
 ## The main job on the embedded default: a tiny GRPO run on CPU with the math and format plugins.
 demo: install
-	$(BIN)/grpo train
+	$(BIN)/grpo train --overwrite
 
 ## Score the bundled R1-style completions with the format verifiers.
 score-demo: install

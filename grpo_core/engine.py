@@ -68,6 +68,9 @@ class RewardSpec(BaseModel):
     on_timeout: FiniteFloat | None = None
     on_error: FiniteFloat | None = None
     on_invalid_input: FiniteFloat | None = None
+    max_error_frac: float | None = Field(
+        None, ge=0, le=1, description="training stops when error+timeout share exceeds this (harness)"
+    )
 
     @property
     def reward_name(self) -> str:

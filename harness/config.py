@@ -91,6 +91,9 @@ class ArithmeticSettings(Section):
     min_operand: int = 0
     max_operand: int = 4
     operations: list[Literal["+", "-", "*"]] = Field(default_factory=lambda: ["+"])
+    second_operands: list[int] | None = Field(
+        None, description="the values b is drawn from (default: min_operand..max_operand, like a)"
+    )
 
 
 class EvalSplit(Section):
@@ -149,6 +152,19 @@ class LaunchConfig(Section):
     train_command: list[str] | None = Field(None, description="replaces `accelerate launch ...` (tests)")
 
 
+class ColdStartConfig(Section):
+    """A short SFT stage on template demonstrations with *random* answers, before RL.
+
+    It teaches the ``<think>…</think><answer>…</answer>`` layout only; see harness/cold_start.py.
+    It runs for ``model: tiny`` (built in this process); with another model ``grpo train`` says it
+    is skipped.
+    """
+
+    steps: int = Field(0, ge=0, description="0: no cold start")
+    batch_size: PositiveInt = 64
+    learning_rate: float = Field(3e-3, gt=0)
+
+
 class RunConfig(Section):
     name: str = "tiny"
     output_dir: str | None = Field(None, description="default: runs/<name>")
@@ -159,6 +175,17 @@ class RunConfig(Section):
     trainer: dict[str, Any] = Field(default_factory=dict)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
+    cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
+    truncated_completions: Literal["zero", "score"] = Field(
+        "zero",
+        description="zero: a completion cut at max_completion_length earns 0 from every verifier",
+    )
+    final_eval: bool = Field(True, description="evaluate on data.eval before and after RL, print a table")
+    eval_samples: PositiveInt = Field(4, description="completions per held-out problem in that table")
+    max_error_frac: float = Field(
+        0.5, ge=0, le=1, description="default of rewards[].max_error_frac: stop when a verifier fails more"
+    )
+    error_window: PositiveInt = Field(10, description="reward batches over which that share is measured")
 
     @field_validator("rewards")
     @classmethod

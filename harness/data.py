@@ -31,7 +31,10 @@ def arithmetic_rows(cfg: DataConfig) -> list[dict[str, Any]]:
     rows = []
     for index in range(cfg.size):
         a = rng.randint(settings.min_operand, settings.max_operand)
-        b = rng.randint(settings.min_operand, settings.max_operand)
+        if settings.second_operands:
+            b = rng.choice(settings.second_operands)
+        else:
+            b = rng.randint(settings.min_operand, settings.max_operand)
         op = rng.choice(settings.operations)
         value = {"+": a + b, "-": a - b, "*": a * b}[op]
         rows.append({"question": f"{a}{op}{b}", "answer": str(value), "id": f"arith-{index}"})

@@ -1,9 +1,11 @@
 """The embedded default run (``grpo train`` with no config): a CPU demo that learns in minutes.
 
-A randomly initialised Qwen2-architecture model (~80k parameters) with a word-level tokenizer
-trained on the task text, the built-in arithmetic task (a+b, a and b in 0..2) in the R1 template
-(the chat template opens ``<think>`` for the model, R1-Zero style), rewarded by the ``math`` and
-``format`` verifiers. The same text ships as ``examples/tiny_cpu.yaml``.
+A randomly initialised Qwen2-architecture model (~100k parameters) with a byte-level BPE Qwen2
+tokenizer trained on the task text, the built-in arithmetic task (a+b, a in 0..4, b in 0..1: answers
+0..5, no constant answer right more than 20% of the time) in the R1 template (the chat template
+opens ``<think>`` for the model, R1-Zero style), rewarded by the ``math`` and ``format`` verifiers.
+A short cold-start SFT stage teaches the template with *random* answers; RL has to earn the sums.
+The same text ships as ``examples/tiny_cpu.yaml``.
 """
 
 TINY_CONFIG = """\
@@ -17,7 +19,8 @@ model:
 data:
   source: arithmetic          # built-in generator: "a+b" with the gold `answer`
   size: 2000
-  arithmetic: {min_operand: 0, max_operand: 2, operations: ["+"]}
+  # a+b, a in 0..4, b in 0..1: 10 problems, answers 0..5; one constant answer earns at most 0.2
+  arithmetic: {min_operand: 0, max_operand: 4, second_operands: [0, 1], operations: ["+"]}
   template: r1
   eval: {size: 64}
 rewards:
@@ -28,19 +31,20 @@ rewards:
   - verifier: format
     weight: 1.0
     options: {mode: soft, think_prefilled: true}
+cold_start:                   # R1-style SFT on the template, with *random* answers (see README)
+  steps: 60
+  batch_size: 64
+  learning_rate: 3.0e-3
 trainer:
   max_steps: 300
-  learning_rate: 3.0e-3
+  learning_rate: 1.0e-3
   lr_scheduler_type: constant
-  per_device_train_batch_size: 64
-  num_generations: 16
-  max_completion_length: 8
+  per_device_train_batch_size: 128   # 16 prompts x 8 completions per step
+  num_generations: 8
+  max_completion_length: 12
   temperature: 1.0
   beta: 0.0
-  entropy_coef: 0.01
-  use_adaptive_entropy: true  # keep exploring the answer once the template is found
-  entropy_target: 0.5
-  logging_steps: 5
+  logging_steps: 10
   save_strategy: "no"
 vllm:
   mode: "off"

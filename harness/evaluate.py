@@ -53,10 +53,18 @@ def _prompt_text(tokenizer: Any, prompt: Any) -> str:
 
 
 def generate_transformers(
-    model_path: Path, prompts: Sequence[Any], n: int, max_new_tokens: int, temperature: float, batch_size: int
+    model_path: Path,
+    prompts: Sequence[Any],
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    seed: int = 0,
 ) -> list[list[str]]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)  # sampled evaluations repeat: `grpo eval` reproduces the run's table
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.padding_side = "left"
@@ -150,7 +158,7 @@ def evaluate(
             generated = generate_vllm(model_path, prompts, samples, max_new_tokens, temperature)
         else:
             generated = generate_transformers(
-                model_path, prompts, samples, max_new_tokens, temperature, batch_size
+                model_path, prompts, samples, max_new_tokens, temperature, batch_size, config.seed
             )
         scoring_rows = []
         for index, (row, completions) in enumerate(zip(rows, generated)):

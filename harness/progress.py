@@ -28,6 +28,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+FAILURE_STATUSES = ("error", "timeout", "invalid_input", "not_applicable")
+
+
+def verifier_cell(row: dict[str, Any], name: str) -> str:
+    """The verifier's mean reward, or why there is none; failures are flagged next to the mean."""
+    mean = row.get(f"rewards/{name}/mean")
+    fracs = {status: row.get(f"verifiers/{name}/{status}_frac") or 0.0 for status in FAILURE_STATUSES}
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        worst = max(fracs, key=lambda status: fracs[status])
+        return f"{worst} {fracs[worst]:.0%}" if fracs[worst] else "no reward"
+    failed = fracs["error"] + fracs["timeout"]
+    return f"{mean:.3f} !{failed:.0%} failed" if failed else f"{mean:.3f}"
+
+
 class RewardTable:
     """One row per logging step: total reward, each verifier's mean, std, KL, entropy, length, time.
 
@@ -45,7 +59,7 @@ class RewardTable:
 
     def _values(self, row: dict[str, Any]) -> list[str]:
         values = [str(row.get("step", "")), _fmt(row.get("reward"))]
-        values += [_fmt(row.get(f"rewards/{name}/mean")) for name in self.names]
+        values += [verifier_cell(row, name) for name in self.names]
         values += [_fmt(row.get("reward_std")), _fmt(row.get("kl"), 4), _fmt(row.get("entropy"))]
         values += [_fmt(row.get("completions/mean_length"), 1), _fmt(row.get("step_time"), 2)]
         return values
@@ -96,7 +110,27 @@ class RewardTable:
             sign = "" if change is None or change < 0 else "+"
             table.add_row(label, _fmt(first), _fmt(last), sign + _fmt(change))
         self.console.print(table)
+        evaluation = summary.get("eval")
+        if evaluation:
+            self.print_eval(evaluation)
         self.console.print(f"run dir: {summary['run_dir']}", highlight=False)
+
+    def print_eval(self, evaluation: dict[str, Any]) -> None:
+        """The held-out evaluation of ``init/`` (before RL) and ``final/`` (after), side by side."""
+        before, after = evaluation["before"], evaluation["after"]
+        title = (
+            f"held-out eval: {after['rows']} problems x {after['samples_per_row']} samples, "
+            f"correct = {after['metric']} >= {after['threshold']:g}"
+        )
+        table = Table(title=title, title_justify="left")
+        for column in ("", "before RL (init/)", "after RL (final/)"):
+            table.add_column(column, justify="right" if column else "left")
+        table.add_row("pass@1", _fmt(before["pass_at_k"]["pass@1"]), _fmt(after["pass_at_k"]["pass@1"]))
+        for name in after["reward_means"]:
+            table.add_row(
+                f"mean {name}", _fmt(before["reward_means"].get(name)), _fmt(after["reward_means"][name])
+            )
+        self.console.print(table)
 
 
 class MetricsCallback(TrainerCallback):
@@ -123,3 +157,41 @@ class MetricsCallback(TrainerCallback):
             handle.write(json.dumps(record) + "\n")
         if self.table is not None and "reward" in record:
             self.table.add(record)
+
+
+class ErrorsCallback(TrainerCallback):
+    """Per logging step: each failing verifier's first error/timeout message, printed and appended to
+    ``errors.jsonl``; after every step: stop the run when a verifier fails more than allowed."""
+
+    def __init__(self, health: Any, path: Path, console: Console | None = None) -> None:
+        self.health = health
+        self.path = Path(path)
+        self.console = console or Console()
+
+    def _flush(self, state) -> None:
+        entries = self.health.report(state.global_step)
+        if not entries or not state.is_world_process_zero:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            for entry in entries:
+                handle.write(json.dumps(entry) + "\n")
+        for entry in entries:  # one line per verifier per logging step: rate-limited by design
+            first = entry["first_error"] or entry["first_timeout"]
+            self.console.print(
+                f"[step {entry['step']}] verifier {entry['verifier']}: {entry['errors']} error(s), "
+                f"{entry['timeouts']} timeout(s) in {entry['samples']} samples; first: {first}",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self._flush(state)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        failure = self.health.check()
+        if failure:
+            self._flush(state)
+            control.should_training_stop = True
+        return control

@@ -1,21 +1,23 @@
 """The embedded default: a tiny Qwen2-architecture model and a tokenizer trained on the task text.
 
-Nothing is downloaded. The tokenizer is a word-level vocabulary learnt from the arithmetic task's
-own text (digits and the R1 template tags are single tokens), so a randomly initialised model of a
-few hundred thousand parameters can find the template and the answers within minutes on a CPU.
+Nothing is downloaded. The tokenizer is a byte-level BPE (Qwen2's own pipeline) learnt from the
+task's text: digits and the R1 template tags are single tokens, so a randomly initialised model of
+~100k parameters can learn the template and the answers within minutes on a CPU. Model and
+tokenizer save as an ordinary Qwen2 directory that reloads identically.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# The R1 tags are ordinary (not special) added tokens: TRL decodes completions with
-# ``skip_special_tokens=True``, and the format verifier must still see them.
 R1_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 PAD, EOS, UNK = "<|pad|>", "<|im_end|>", "<|unk|>"
 ROLE_START = "<|im_start|>"
+# Byte-level BPE: 256 byte symbols + merges for the task's words (a few dozen) + specials.
+VOCAB_LIMIT = 512
 
 # A ChatML-like template: one line per turn, the generation prompt opens the assistant turn.
 CHAT_TEMPLATE = (
@@ -43,37 +45,58 @@ def chat_template(think_prefilled: bool = False) -> str:
 
 
 def train_tokenizer(texts: Iterable[str], think_prefilled: bool = False):
-    """A word-level ``PreTrainedTokenizerFast`` over ``texts``: words, single digits, punctuation, tags."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """A ``Qwen2Tokenizer`` whose byte-level BPE vocabulary is learnt from ``texts``.
 
-    tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(True)]
+    Why Qwen2's own class: ``AutoTokenizer`` loads any Qwen2 model directory with
+    ``Qwen2Tokenizer``, which rebuilds the pipeline (NFC, Qwen's split regex, byte-level) around
+    the saved vocabulary and merges. Training with exactly that pipeline and constructing the
+    class ourselves means the tokenizer in memory, the one saved with the model and the one TRL,
+    vLLM or ``grpo eval`` reload are the same (same ids, same decoded text). Digits stay single
+    tokens (Qwen's regex splits numbers digit by digit); the R1 tags and chat markers are whole
+    added tokens.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
     )
-    # Completions decode without spaces ("<think>3+4=7</think><answer>7</answer>"): the verifiers
-    # read numbers, not prose, and multi-digit answers stay one number.
-    tokenizer.decoder = decoders.Fuse()
-    trainer = trainers.WordLevelTrainer(special_tokens=[PAD, EOS, UNK, ROLE_START], min_frequency=1)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_LIMIT,
+        min_frequency=1,
+        special_tokens=[PAD, EOS, UNK, ROLE_START],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     # The tags become whole tokens below; learn the words around them, not their pieces.
     corpus = []
     for text in texts:
         for tag in R1_TAGS:
             text = text.replace(tag, " ")
         corpus.append(text)
-    tokenizer.train_from_iterator(corpus, trainer=trainer)
-    wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token=PAD,
-        eos_token=EOS,
+    bpe.train_from_iterator(corpus, trainer=trainer)
+    state = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=state["vocab"],
+        merges=merges,
         unk_token=UNK,
-        additional_special_tokens=[ROLE_START],
+        eos_token=EOS,
+        pad_token=PAD,
+        extra_special_tokens=[ROLE_START],
+        padding_side="left",
     )
-    wrapped.add_tokens(list(R1_TAGS))
-    wrapped.chat_template = chat_template(think_prefilled)
-    wrapped.padding_side = "left"
-    return wrapped
+    # Ordinary (not special) added tokens: TRL decodes completions with skip_special_tokens=True,
+    # and the format verifier must still see the tags.
+    tokenizer.add_tokens(list(R1_TAGS))
+    tokenizer.chat_template = chat_template(think_prefilled)
+    return tokenizer
 
 
 def build_model(tokenizer, overrides: dict[str, Any] | None = None, seed: int = 0):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -25,11 +26,13 @@ from grpo_core.errors import ConfigError
 from grpo_core.plugins import PluginRegistry
 from harness.config import RunConfig
 from harness.data import check_columns, load_rows, task_texts
+from harness.health import VerifierHealth
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "reward_curves.png"
 FINAL_DIR = "final"
 INIT_DIR = "init"
+ERRORS_FILE = "errors.jsonl"
 
 
 @dataclass
@@ -41,6 +44,10 @@ class Prepared:
     train_rows: list[dict[str, Any]]
     eval_rows: list[dict[str, Any]]
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    cold_start: dict[str, float] | None = None
+    resume: bool = False
+    overwrite: bool = False
+    health: VerifierHealth | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -113,17 +120,138 @@ def build_grpo_config(kwargs: dict[str, Any]):
 
 
 def check_vllm_installed(mode: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
+    if not _module_present("vllm"):
         raise ConfigError(
             f"vllm.mode: {mode!r} needs vLLM in this environment (pip install -c constraints/gpu.txt "
             "'grpo-core[vllm]'); use vllm.mode: off to generate with transformers"
         )
 
 
-def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prepared:
-    """Check verifiers, options, dataset columns and trainer settings; load no model."""
+# -- pre-flight checks that need no model --------------------------------------------------------
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+# report_to value -> the module it needs
+REPORTERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
+    "trackio": ("trackio",),
+    "comet_ml": ("comet_ml",),
+    "clearml": ("clearml",),
+    "dvclive": ("dvclive",),
+    "swanlab": ("swanlab",),
+}
+# trainer keys whose value TRL/transformers accept but silently misread (or fail on much later)
+RANGES: dict[str, tuple[float, str]] = {
+    "per_device_train_batch_size": (1, "at least 1"),
+    "per_device_eval_batch_size": (1, "at least 1"),
+    "gradient_accumulation_steps": (1, "at least 1"),
+    "num_generations": (2, "at least 2 (GRPO compares completions of one prompt)"),
+    "max_completion_length": (1, "at least 1"),
+    "logging_steps": (1e-12, "positive"),
+    "save_steps": (1e-12, "positive"),
+    "num_train_epochs": (1e-12, "positive"),
+    "learning_rate": (0, "zero or more"),
+    "beta": (0, "zero or more"),
+    "temperature": (1e-12, "positive"),
+    "num_iterations": (1, "at least 1"),
+}
+
+
+def _module_present(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def check_model(config: RunConfig) -> None:
+    """``model.name_or_path``: a local model directory (with config.json) or a hub id ``org/name``."""
+    model = config.model
+    if model.is_tiny:
+        return
+    value = model.name_or_path
+    path = Path(value).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ConfigError(
+                f"model.name_or_path {value!r}: this directory has no config.json (not a model directory)"
+            )
+        return
+    looks_local = value.startswith((".", "/", "~")) or value.count("/") > 1 or "\\" in value
+    if looks_local or not HUB_ID.match(value):
+        raise ConfigError(
+            f"model.name_or_path {value!r}: no such directory, and not a hub id (org/name); "
+            "fix the path, or use model: tiny for the embedded demo"
+        )
+
+
+def check_packages(config: RunConfig) -> None:
+    """Packages the config needs beyond the base install, named before any model loads."""
+    report_to = config.trainer.get("report_to", "none")
+    targets = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    for target in targets:
+        if target in ("none", "all"):
+            continue
+        modules = REPORTERS.get(target)
+        if modules is not None and not any(_module_present(m) for m in modules):
+            raise ConfigError(
+                f"trainer.report_to {target!r} needs the {modules[0]!r} package (pip install {modules[0]}); "
+                "or set trainer.report_to: none"
+            )
+    # The harness's own trainer talks to vLLM (colocate engine, server client); a replaced
+    # trainer command (launch.train_command) brings its own environment.
+    if config.vllm.mode == "colocate" or (config.vllm.mode == "server" and not config.launch.train_command):
+        check_vllm_installed(config.vllm.mode)
+    if config.model.lora is not None and not _module_present("peft"):
+        raise ConfigError("model.lora needs the 'peft' package (pip install peft); or remove model.lora")
+
+
+def check_trainer_values(trainer: dict[str, Any]) -> None:
+    """Types (through GRPOConfig's own annotations) and ranges of the ``trainer`` values."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+    from trl import GRPOConfig
+
+    hints = typing.get_type_hints(GRPOConfig)
+    problems = []
+    for key, value in trainer.items():
+        hint = hints.get(key)
+        if hint is not None:
+            try:
+                value = TypeAdapter(hint).validate_python(value)
+            except ValidationError as exc:
+                reason = exc.errors()[0]["msg"]
+                problems.append(f"trainer.{key}: {value!r} is not valid here ({reason})")
+                continue
+            except Exception:  # an annotation pydantic cannot build: TRL checks it itself
+                pass
+        if key == "max_steps" and isinstance(value, int) and value != -1 and value < 1:
+            problems.append(f"trainer.max_steps: {value} is not a number of steps; use 1 or more")
+        elif key in RANGES and isinstance(value, (int, float)) and value is not None:
+            low, text = RANGES[key]
+            if value < low:
+                problems.append(f"trainer.{key}: {value} must be {text}")
+    if problems:
+        raise ConfigError("invalid run config:\n" + "\n".join(problems))
+
+
+def preflight(
+    config: RunConfig,
+    registry: PluginRegistry | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    check_dir: bool = True,
+) -> Prepared:
+    """Check everything a run needs, touching nothing: run dir, model, verifiers, data, trainer.
+
+    ``check_dir=False`` is for a launched child process: its parent already checked (and, with
+    ``--overwrite``, cleared) the run dir and wrote its own files there.
+    """
+    if check_dir:
+        check_run_dir(config.run_dir, resume=resume, overwrite=overwrite)
+    check_model(config)
+    check_packages(config)
     engine = Engine(config.rewards, registry=registry)
     try:
         train_rows, eval_rows = load_rows(config.data)
@@ -131,9 +259,8 @@ def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prep
         check_columns(train_rows, required, where=f"data ({config.data.source})")
         if eval_rows:
             check_columns(eval_rows, required, where="data.eval")
+        check_trainer_values(config.trainer)
         kwargs = trainer_arguments(config, engine)
-        if config.vllm.mode != "off":
-            check_vllm_installed(config.vllm.mode)
         args = build_grpo_config(kwargs)
         prompts_per_batch = args.generation_batch_size // args.num_generations
         if len(train_rows) < prompts_per_batch:
@@ -145,7 +272,14 @@ def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prep
     except BaseException:
         engine.close()
         raise
-    return Prepared(config, engine, train_rows, eval_rows, kwargs)
+    limits = {
+        spec.reward_name: spec.max_error_frac if spec.max_error_frac is not None else config.max_error_frac
+        for spec in config.rewards
+    }
+    health = VerifierHealth(limits, window=config.error_window)
+    return Prepared(
+        config, engine, train_rows, eval_rows, kwargs, resume=resume, overwrite=overwrite, health=health
+    )
 
 
 # -- model and tokenizer -------------------------------------------------------------------------
@@ -174,6 +308,20 @@ def build_model_and_tokenizer(prepared: Prepared, resume: bool = False) -> tuple
         tokenizer = train_tokenizer(texts, think_prefilled=config.model.think_prefilled)
         overrides = tiny.model_dump(exclude={"seed"})
         model = build_model(tokenizer, overrides, seed=tiny.seed)
+        if config.cold_start.steps:
+            from harness.cold_start import run_cold_start
+
+            cold = config.cold_start
+            prepared.cold_start = run_cold_start(
+                model,
+                tokenizer,
+                prepared.train_rows,
+                steps=cold.steps,
+                batch_size=cold.batch_size,
+                learning_rate=cold.learning_rate,
+                seed=config.seed,
+                think_prefilled=config.model.think_prefilled,
+            )
         if is_main_rank():
             init_dir.mkdir(parents=True, exist_ok=True)
             model.save_pretrained(init_dir)
@@ -206,6 +354,19 @@ def peft_config(config: RunConfig):
     )
 
 
+def limit_cpu_threads(config: RunConfig) -> None:
+    """The tiny model on CPU runs on one intra-op thread.
+
+    Its matrices are too small to gain from a second thread, and on a loaded machine torch's
+    spinning worker threads made a step ~12x slower (measured: 10 cold-start steps 1.2 s with one
+    thread, 13.9 s with two, load average 11 on 2 cores).
+    """
+    if config.model.is_tiny and not cuda_available():
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def quiet_libraries() -> None:
     """No per-shard progress bars or info chatter from transformers/datasets: the table is the output."""
     import datasets
@@ -216,16 +377,53 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
 
 
-# -- the run ---------------------------------------------------------------------------------------
-def prepare_run_dir(run_dir: Path, resume: bool) -> None:
-    """A fresh run replaces the outputs of an earlier run of the same name (not other files)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
-        return
+# -- the run directory ------------------------------------------------------------------------------
+RUN_OUTPUTS = (METRICS_FILE, CURVES_FILE, ERRORS_FILE, "summary.json", "config.yaml", "grpo_config.json")
+
+
+def run_outputs(run_dir: Path) -> list[Path]:
+    """Files and directories an earlier ``grpo train`` wrote into ``run_dir``."""
+    if not run_dir.is_dir():
+        return []
+    found = []
     for child in run_dir.iterdir():
-        if child.name.startswith("checkpoint-") or child.name in (FINAL_DIR, INIT_DIR):
-            shutil.rmtree(child, ignore_errors=True)
-        elif child.name in (METRICS_FILE, CURVES_FILE, "summary.json"):
+        if (
+            child.name in (FINAL_DIR, INIT_DIR)
+            or child.name in RUN_OUTPUTS
+            or child.name.startswith("checkpoint-")
+        ):
+            found.append(child)
+    return sorted(found)
+
+
+def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """A run directory is never overwritten silently; ``--resume`` needs a checkpoint. Touches nothing."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        if last_checkpoint(run_dir) is None:
+            raise ConfigError(
+                f"--resume: no checkpoint-* directory in {run_dir}; set trainer.save_strategy: steps "
+                "and trainer.save_steps to write checkpoints"
+            )
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--output-dir {str(run_dir)!r} is a file, not a directory")
+    earlier = run_outputs(run_dir)
+    if earlier and not overwrite:
+        names = ", ".join(p.name for p in earlier[:4]) + (", ..." if len(earlier) > 4 else "")
+        raise ConfigError(
+            f"run dir {run_dir} already holds a run ({names}); choose a new --output-dir (or name), "
+            "--resume to continue it, or --overwrite to replace it"
+        )
+
+
+def clear_run_outputs(run_dir: Path) -> None:
+    """``--overwrite``: remove an earlier run's outputs (other files in the directory stay)."""
+    for child in run_outputs(run_dir):
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
             child.unlink()
 
 
@@ -242,41 +440,96 @@ def write_config(prepared: Prepared, args: Any) -> None:
     (run_dir / "grpo_config.json").write_text(json.dumps(resolved, indent=2, default=str), encoding="utf-8")
 
 
-def run_training(
-    prepared: Prepared,
-    *,
-    resume: bool = False,
-    console: Any = None,
-    extra_callbacks: list[Any] = (),
-) -> dict[str, Any]:
-    """Train; returns the summary written to ``summary.json``. The engine is closed at the end."""
-    from rich.console import Console
+class RunFailed(Exception):
+    """The run was stopped because it cannot be trusted (e.g. a verifier keeps failing): exit 1."""
+
+
+def open_run_dir(prepared: Prepared) -> None:
+    """Rank 0 creates the run dir; ``--overwrite`` clears an earlier run's outputs first."""
+    run_dir = prepared.run_dir
+    if is_main_rank() and prepared.overwrite:
+        clear_run_outputs(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def build_trainer(prepared: Prepared, model: Any, tokenizer: Any, args: Any, callbacks: list[Any]) -> Any:
+    """TRL's GRPOTrainer with one reward function per verifier (and TRL's own printing removed)."""
+    import datasets
     from transformers import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
-    from harness.progress import MetricsCallback, RewardTable
     from harness.rewards import make_reward_functions
 
+    stop_ids = None
+    if prepared.config.truncated_completions == "zero":
+        stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=make_reward_functions(prepared.engine, health=prepared.health, stop_ids=stop_ids),
+        args=args,
+        train_dataset=datasets.Dataset.from_list(prepared.train_rows),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config(prepared.config),
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def save_final(trainer: Any, tokenizer: Any, run_dir: Path) -> Path:
+    final_dir = run_dir / FINAL_DIR
+    trainer.save_model(str(final_dir))
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(final_dir)
+    return final_dir
+
+
+def before_after_eval(prepared: Prepared) -> dict[str, Any] | None:
+    """pass@1 and reward means on the held-out rows, for ``init/`` (before RL) and ``final/``."""
+    config = prepared.config
+    init_dir, final_dir = prepared.run_dir / INIT_DIR, prepared.run_dir / FINAL_DIR
+    if not (config.final_eval and prepared.eval_rows and config.model.lora is None):
+        return None
+    if not ((init_dir / "config.json").is_file() and (final_dir / "config.json").is_file()):
+        return None
+    from harness.evaluate import evaluate
+
+    return {
+        label: evaluate(config, path, samples=config.eval_samples, ks=(1,))
+        for label, path in (("before", init_dir), ("after", final_dir))
+    }
+
+
+def run_training(
+    prepared: Prepared,
+    *,
+    resume: bool | None = None,
+    console: Any = None,
+    extra_callbacks: list[Any] = (),
+) -> dict[str, Any]:
+    """Train; returns the summary written to ``summary.json``. The engine is closed at the end.
+
+    The steps: open the run dir, build model and tokenizer (cold start included), write the
+    resolved config, build the trainer, train, save ``final/``, then summarise, plot and evaluate.
+    """
+    from rich.console import Console
+
+    from harness.progress import ErrorsCallback, MetricsCallback, RewardTable
+
+    if resume is not None and resume != prepared.resume:
+        check_run_dir(prepared.run_dir, resume=resume, overwrite=prepared.overwrite)
+        prepared.resume = resume
+    resume = prepared.resume
     config = prepared.config
     run_dir = prepared.run_dir
-    checkpoint = None
-    if resume:
-        checkpoint = last_checkpoint(run_dir)
-        if checkpoint is None:
-            raise ConfigError(
-                f"--resume: no checkpoint-* directory in {run_dir}; set trainer.save_strategy: steps "
-                "and trainer.save_steps to write checkpoints"
-            )
-    if is_main_rank():
-        prepare_run_dir(run_dir, resume)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = last_checkpoint(run_dir) if resume else None
+    open_run_dir(prepared)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     quiet_libraries()
+    limit_cpu_threads(config)
     started = time.perf_counter()
     try:
-        import datasets
-
         args = build_grpo_config(prepared.trainer_kwargs)
         model, tokenizer = build_model_and_tokenizer(prepared, resume=resume)
         if is_main_rank():
@@ -284,34 +537,30 @@ def run_training(
         else:  # one table per run, not one per process
             console = Console(file=open(os.devnull, "w"))  # noqa: SIM115
         table = RewardTable(prepared.engine.names, console=console)
-        callbacks = [MetricsCallback(run_dir / METRICS_FILE, table), *extra_callbacks]
-        trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=make_reward_functions(prepared.engine),
-            args=args,
-            train_dataset=datasets.Dataset.from_list(prepared.train_rows),
-            processing_class=tokenizer,
-            callbacks=callbacks,
-            peft_config=peft_config(config),
-        )
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        start = getattr(prepared.engine, "start", None)
-        if start is not None:  # workers up and verifiers set up before step 1, not during it
-            start()
+        callbacks = [
+            MetricsCallback(run_dir / METRICS_FILE, table),
+            ErrorsCallback(prepared.health, run_dir / ERRORS_FILE, table.console),
+            *extra_callbacks,
+        ]
+        trainer = build_trainer(prepared, model, tokenizer, args, callbacks)
+        prepared.engine.start()  # workers up and verifiers set up before step 1, not during it
         with table:
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        final_dir = run_dir / FINAL_DIR
-        trainer.save_model(str(final_dir))
-        if trainer.accelerator.is_main_process:
-            tokenizer.save_pretrained(final_dir)
+        if prepared.health.failure:
+            raise RunFailed(prepared.health.failure + f"; details in {run_dir / ERRORS_FILE}")
+        save_final(trainer, tokenizer, run_dir)
     finally:
         prepared.close()
     summary = summarize(run_dir, prepared.engine.names, time.perf_counter() - started, result.global_step)
+    if prepared.cold_start:
+        summary["cold_start"] = prepared.cold_start
     if trainer.accelerator.is_main_process:
         from harness.plots import plot_reward_curves
 
         plot_reward_curves(run_dir / METRICS_FILE, run_dir / CURVES_FILE, prepared.engine.names)
+        evaluation = before_after_eval(prepared)
+        if evaluation:
+            summary["eval"] = evaluation
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         table.print_summary(summary)
     return summary
@@ -343,6 +592,9 @@ def summarize(run_dir: Path, names: list[str], wall_s: float, steps: int) -> dic
     return summary
 
 
-def train(config: RunConfig, *, resume: bool = False, console: Any = None) -> dict[str, Any]:
-    prepared = preflight(config)
-    return run_training(prepared, resume=resume, console=console)
+def train(
+    config: RunConfig, *, resume: bool = False, overwrite: bool = False, console: Any = None
+) -> dict[str, Any]:
+    """Pre-flight, then train in this process (the library form of ``grpo train``)."""
+    prepared = preflight(config, resume=resume, overwrite=overwrite)
+    return run_training(prepared, console=console)

@@ -23,6 +23,22 @@ def test_arithmetic_rows_are_deterministic_and_correct():
         assert row["prompt"][1] == {"role": "user", "content": row["question"]}
 
 
+def test_the_default_task_has_no_winning_constant_answer():
+    """The embedded demo's task: no single answer is right for more than 20% of the rows."""
+    from collections import Counter
+
+    from harness.config import load_config
+
+    config = load_config(None, [])
+    train, evaluation = load_rows(config.data)
+    answers = Counter(row["answer"] for row in train + evaluation)
+    assert len(answers) >= 5
+    assert max(answers.values()) / sum(answers.values()) <= 0.22  # 0.2 by construction, sampling noise
+    for row in train:
+        a, b = row["question"].split("+")
+        assert 0 <= int(a) <= 4 and int(b) in (0, 1) and int(row["answer"]) == int(a) + int(b)
+
+
 def test_eval_split_is_held_out_and_limit_caps_training():
     cfg = DataConfig(source="arithmetic", size=100, eval={"size": 0.2}, limit=30)
     train, evaluation = load_rows(cfg)

@@ -53,7 +53,7 @@ def tiny_model_dir(tmp_path_factory):
 def test_eval_scores_samples_and_computes_pass_at_k(tiny_model_dir, tmp_path, monkeypatch):
     """Row i gets i correct completions out of 4: pass@k must follow the estimator exactly."""
 
-    def fake_generate(model_path, prompts, n, max_new_tokens, temperature, batch_size):
+    def fake_generate(model_path, prompts, n, max_new_tokens, temperature, batch_size, seed=0):
         outputs = []
         for i, _ in enumerate(prompts):
             good = "1</think><answer>{}</answer>"

@@ -7,10 +7,16 @@ import os
 
 import pytest
 from rich.console import Console
+from transformers import TrainerCallback
 
 from grpo_core.errors import ConfigError
 from harness.config import load_config
+from harness.evaluate import evaluate
 from harness.train import last_checkpoint, preflight, read_metrics, run_training, train
+
+# Held-out pass@1 the trained demo must reach in the test: seeds 0, 1, 2 reached 0.85, 0.69, 0.63
+# (benchmarks/RESULTS.md); the bound is well below all three, so the test holds beyond one lucky run.
+MIN_PASS_AT_1 = 0.5
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -29,41 +35,78 @@ def test_preflight_fails_before_any_model_on_missing_column(tmp_path):
 
 
 def test_preflight_reports_bad_verifier_options_and_batch_sizes(tmp_path):
+    out = f"output_dir={tmp_path / 'run'}"
     with pytest.raises(ConfigError, match="format.mode"):
-        preflight(load_config(None, ["rewards.1.options.mode=loose"]))
+        preflight(load_config(None, [out, "rewards.1.options.mode=loose"]))
     with pytest.raises(ConfigError, match="divisible by num_generations"):
-        preflight(load_config(None, ["trainer.num_generations=7"]))
-    with pytest.raises(ConfigError, match=r"1 training row\(s\), but one generation batch needs 4 prompts"):
-        preflight(load_config(None, ["data.size=65"]))
+        preflight(load_config(None, [out, "trainer.num_generations=7"]))
+    with pytest.raises(ConfigError, match=r"1 training row\(s\), but one generation batch needs 16 prompts"):
+        preflight(load_config(None, [out, "data.size=65"]))
 
 
-def test_tiny_run_learns_with_math_and_format(tmp_path):
-    """The embedded default, shortened: the weighted reward must clearly rise (fixed seed)."""
-    config = load_config(
-        None,
-        [f"output_dir={tmp_path / 'run'}", "trainer.max_steps=120", "trainer.logging_steps=10"],
-    )
-    summary = train(config, console=quiet_console())
+class KeepModel(TrainerCallback):
+    """Keeps the trained model and tokenizer as they are in memory at the end of training."""
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        self.model, self.tokenizer = model, processing_class
+
+
+@pytest.mark.timeout(2400)  # the whole demo, twice; minutes on a quiet machine, more under load
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_embedded_demo_learns_the_task(tmp_path, seed):
+    """`grpo train` with no config, on two seeds: the held-out pass@1 is earned by RL.
+
+    Before RL (``init/``, after the cold start) the answers are guesses; after RL the held-out
+    evaluation of ``final/`` must be clearly good. The bounds are far from the figures the demo
+    reaches (benchmarks/RESULTS.md), so the test holds on any seed, not one lucky run.
+    """
     run_dir = tmp_path / "run"
+    config = load_config(None, [f"output_dir={run_dir}", f"seed={seed}", f"model.tiny.seed={seed}"])
+    keep = KeepModel()
+    prepared = preflight(config)
+    summary = run_training(prepared, console=quiet_console(), extra_callbacks=[keep])
+    before, after = summary["eval"]["before"], summary["eval"]["after"]
+    assert before["pass_at_k"]["pass@1"] <= 0.35, before  # the cold start did not teach the sums
+    assert before["reward_means"]["format"] >= 0.5, before  # ... but did teach the template
+    assert after["pass_at_k"]["pass@1"] >= MIN_PASS_AT_1, (before, after)
+    assert after["pass_at_k"]["pass@1"] >= before["pass_at_k"]["pass@1"] + 0.3, (
+        before,
+        after,
+    )  # earned by RL
+    assert after["reward_means"]["format"] >= 0.9, after
     rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "reward" in r]
-    assert [r["step"] for r in rows] == list(range(10, 121, 10))
     assert {"rewards/math/mean", "rewards/format/mean", "verifiers/math/ok_frac"} <= set(rows[0])
-    first = sum(r["reward"] for r in rows[:2]) / 2
-    last = sum(r["reward"] for r in rows[-2:]) / 2
-    assert last > first + 0.5, (first, last)
-    for name in ("math", "format"):  # both verifiers contribute to the rise
-        early = sum(r[f"rewards/{name}/mean"] for r in rows[:2]) / 2
-        late = sum(r[f"rewards/{name}/mean"] for r in rows[-2:]) / 2
-        assert late > early + 0.05, (name, early, late)
-    assert summary["last"]["reward"] > summary["first"]["reward"]
-    assert (run_dir / "final" / "model.safetensors").is_file()
-    assert (run_dir / "final" / "tokenizer.json").is_file()
+    assert rows[-1]["rewards/math/mean"] > rows[0]["rewards/math/mean"] + 0.3
     assert (run_dir / "reward_curves.png").read_bytes()[:4] == b"\x89PNG"
-    used = (run_dir / "config.yaml").read_text()
-    assert "max_steps: 120" in used and "verifier: math" in used
     assert json.loads((run_dir / "grpo_config.json").read_text())["reward_weights"] == [2.0, 1.0]
+    assert "verifier: math" in (run_dir / "config.yaml").read_text()
+    # `grpo eval` of the saved checkpoint gives the training's own figures.
+    again = evaluate(config, run_dir, samples=config.eval_samples, ks=(1,))
+    assert again["pass_at_k"] == after["pass_at_k"] and again["reward_means"] == after["reward_means"]
+    # The saved final/ is the trained model: same ids, same greedy generations as in memory.
+    assert_same_model(keep.model, keep.tokenizer, run_dir / "final", prepared.eval_rows[:16])
 
 
+def assert_same_model(model, tokenizer, path, rows):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    reloaded_tok = AutoTokenizer.from_pretrained(path)
+    reloaded = AutoModelForCausalLM.from_pretrained(path)
+    texts = [
+        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False) for r in rows
+    ]
+    outputs = []
+    for tok, mdl in ((tokenizer, model), (reloaded_tok, reloaded)):
+        encoded = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(mdl.device)
+        mdl.eval()
+        with torch.no_grad():
+            out = mdl.generate(**encoded, do_sample=False, max_new_tokens=12, pad_token_id=tok.pad_token_id)
+        outputs.append((out.tolist(), tok.batch_decode(out, skip_special_tokens=True)))
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.timeout(1200)
 def test_resume_continues_from_the_last_checkpoint(tmp_path):
     common = [
         f"output_dir={tmp_path / 'run'}",
@@ -74,14 +117,25 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     ]
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(load_config(None, [*common, "trainer.max_steps=2"]), resume=True, console=quiet_console())
+    assert not (tmp_path / "run").exists()  # refused before anything was written
     train(load_config(None, [*common, "trainer.max_steps=4"]), console=quiet_console())
     assert last_checkpoint(tmp_path / "run").name == "checkpoint-4"
-    prepared = preflight(load_config(None, [*common, "trainer.max_steps=6"]))
-    run_training(prepared, resume=True, console=quiet_console())
+    init_tokenizer = (tmp_path / "run" / "init" / "tokenizer.json").read_bytes()
+    with pytest.raises(ConfigError, match="--overwrite"):  # a second run never replaces the first
+        preflight(load_config(None, [*common, "trainer.max_steps=6"]))
+    prepared = preflight(load_config(None, [*common, "trainer.max_steps=6"]), resume=True)
+    run_training(prepared, console=quiet_console())
     steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "reward" in r]
     assert steps == [1, 2, 3, 4, 5, 6]  # a restart would have logged 1..6 again
     state = json.loads((tmp_path / "run" / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+    # The resumed run kept the same tokenizer (reloaded from init/, not retrained).
+    assert (tmp_path / "run" / "init" / "tokenizer.json").read_bytes() == init_tokenizer
+    assert (tmp_path / "run" / "final" / "tokenizer.json").read_bytes() == init_tokenizer
+    # --overwrite starts afresh: the earlier run's outputs are gone first.
+    train(load_config(None, [*common, "trainer.max_steps=2"]), overwrite=True, console=quiet_console())
+    steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "reward" in r]
+    assert steps == [1, 2] and last_checkpoint(tmp_path / "run").name == "checkpoint-2"
 
 
 def test_lora_run_saves_an_adapter(tmp_path):

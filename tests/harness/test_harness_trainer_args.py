@@ -38,15 +38,18 @@ def test_vllm_server_and_colocate_settings():
 
 def test_model_settings_become_model_init_kwargs():
     kwargs = args_for(
-        "model.name_or_path=some/model", "model.dtype=bfloat16", "model.attn_implementation=sdpa"
+        "model.name_or_path=some/model",
+        "model.dtype=bfloat16",
+        "model.attn_implementation=sdpa",
+        "cold_start.steps=0",  # the cold start is for the embedded tiny model only
     )
     assert kwargs["model_init_kwargs"] == {"dtype": "bfloat16", "attn_implementation": "sdpa"}
 
 
-def test_vllm_mode_without_vllm_installed_is_a_config_error():
+def test_vllm_mode_without_vllm_installed_is_a_config_error(tmp_path):
     import importlib.util
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
     with pytest.raises(ConfigError, match="needs vLLM"):
-        preflight(load_config(None, ["vllm.mode=colocate"]))
+        preflight(load_config(None, ["vllm.mode=colocate", f"output_dir={tmp_path / 'run'}"]))
