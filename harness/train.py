@@ -285,15 +285,18 @@ def run_training(
             console = Console(file=open(os.devnull, "w"))  # noqa: SIM115
         table = RewardTable(prepared.engine.names, console=console)
         callbacks = [MetricsCallback(run_dir / METRICS_FILE, table), *extra_callbacks]
-        trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=make_reward_functions(prepared.engine),
-            args=args,
-            train_dataset=datasets.Dataset.from_list(prepared.train_rows),
-            processing_class=tokenizer,
-            callbacks=callbacks,
-            peft_config=peft_config(config),
-        )
+        from harness.vllm_sync import generation_backend
+
+        with generation_backend(config):  # vLLM's CPU settings and weight-sync path, if any
+            trainer = GRPOTrainer(
+                model=model,
+                reward_funcs=make_reward_functions(prepared.engine),
+                args=args,
+                train_dataset=datasets.Dataset.from_list(prepared.train_rows),
+                processing_class=tokenizer,
+                callbacks=callbacks,
+                peft_config=peft_config(config),
+            )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
         start = getattr(prepared.engine, "start", None)
