@@ -117,8 +117,9 @@ def check_vllm_installed(mode: str) -> None:
 
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError(
-            f"vllm.mode: {mode!r} needs vLLM in this environment (pip install -c constraints/gpu.txt "
-            "'grpo-core[vllm]'); use vllm.mode: off to generate with transformers"
+            f"vllm.mode: {mode!r} needs vLLM in this environment (GPU: pip install -c constraints/gpu.txt "
+            "'grpo-core[vllm]'; CPU: make install-vllm, then .venv-vllm/bin/grpo); use vllm.mode: off "
+            "to generate with transformers"
         )
 
 
@@ -133,7 +134,10 @@ def preflight(config: RunConfig, registry: PluginRegistry | None = None) -> Prep
             check_columns(eval_rows, required, where="data.eval")
         kwargs = trainer_arguments(config, engine)
         if config.vllm.mode != "off":
+            from harness.vllm_server import check_model_for_vllm
+
             check_vllm_installed(config.vllm.mode)
+            check_model_for_vllm(config)
         args = build_grpo_config(kwargs)
         prompts_per_batch = args.generation_batch_size // args.num_generations
         if len(train_rows) < prompts_per_batch:

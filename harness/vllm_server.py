@@ -43,6 +43,16 @@ def resolve_weight_sync(setting: str, cuda: bool) -> str:
     return setting
 
 
+def check_model_for_vllm(config: RunConfig) -> None:
+    """vLLM loads the model from a folder or hub id; the in-process ``tiny`` model has neither."""
+    if config.vllm.mode != "off" and config.model.is_tiny:
+        raise ConfigError(
+            f"vllm.mode: {config.vllm.mode} needs a model folder or hub id in model.name_or_path; the "
+            "in-process 'tiny' model has none: save one with harness.tiny.save_tiny (hidden_size / "
+            "num_attention_heads >= 32 for vLLM's CPU attention) or use vllm.mode: off"
+        )
+
+
 def vllm_executable() -> str:
     beside = Path(sys.executable).parent / "vllm"
     return str(beside) if beside.exists() else (shutil.which("vllm") or "vllm")
@@ -53,11 +63,7 @@ def server_command(config: RunConfig, sync: str, cuda: bool) -> list[str]:
     vllm = config.vllm
     if vllm.server_command:
         return [str(part) for part in vllm.server_command]
-    if config.model.is_tiny:
-        raise ConfigError(
-            "vllm server mode needs a model directory or hub id (model.name_or_path), not the "
-            "in-process 'tiny'; save one with harness.tiny.save_tiny or use vllm.mode: colocate"
-        )
+    check_model_for_vllm(config)
     command = [vllm_executable(), "serve", config.model.name_or_path]
     command += ["--host", vllm.host, "--port", str(vllm.port)]
     command += ["--tensor-parallel-size", str(vllm.tensor_parallel_size)]

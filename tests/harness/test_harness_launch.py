@@ -162,7 +162,7 @@ def test_default_commands(tmp_path):
     assert train[1:4] == ["launch", "--config_file", "examples/accelerate/zero2.yaml"]
     assert train[train.index("--num_processes") + 1] == "3"
     assert train[-5:] == ["-m", "harness", "train", str(tmp_path / "c.yaml"), "--resume"]
-    with pytest.raises(ConfigError, match="not the in-process 'tiny'"):
+    with pytest.raises(ConfigError, match="the in-process 'tiny' model has none"):
         server_command(load_config(None, ["vllm.mode=server"]), cuda=True)
 
 
@@ -225,3 +225,11 @@ def test_cpu_machine_runs_server_and_ranks_without_gpus(tmp_path):
             load_config(None, ["vllm.mode=server", "model.name_or_path=m", "vllm.weight_sync=trl"]),
             cuda=False,
         )
+
+
+def test_vllm_with_the_in_process_tiny_model_is_refused_in_preflight(monkeypatch):
+    from harness import train
+
+    monkeypatch.setattr(train, "check_vllm_installed", lambda mode: None)  # the refusal, not the install
+    with pytest.raises(ConfigError, match="vllm.mode: colocate needs a model folder or hub id"):
+        train.preflight(load_config(None, ["vllm.mode=colocate"]))
