@@ -260,6 +260,7 @@ def run_training(
 
     from harness.progress import MetricsCallback, RewardTable
     from harness.rewards import make_reward_functions
+    from harness.vllm_sync import with_vllm_backend
 
     config = prepared.config
     run_dir = prepared.run_dir
@@ -289,18 +290,15 @@ def run_training(
             console = Console(file=open(os.devnull, "w"))  # noqa: SIM115
         table = RewardTable(prepared.engine.names, console=console)
         callbacks = [MetricsCallback(run_dir / METRICS_FILE, table), *extra_callbacks]
-        from harness.vllm_sync import generation_backend
-
-        with generation_backend(config):  # vLLM's CPU settings and weight-sync path, if any
-            trainer = GRPOTrainer(
-                model=model,
-                reward_funcs=make_reward_functions(prepared.engine),
-                args=args,
-                train_dataset=datasets.Dataset.from_list(prepared.train_rows),
-                processing_class=tokenizer,
-                callbacks=callbacks,
-                peft_config=peft_config(config),
-            )
+        trainer = with_vllm_backend(GRPOTrainer, config)(
+            model=model,
+            reward_funcs=make_reward_functions(prepared.engine),
+            args=args,
+            train_dataset=datasets.Dataset.from_list(prepared.train_rows),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            peft_config=peft_config(config),
+        )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
         start = getattr(prepared.engine, "start", None)

@@ -116,3 +116,17 @@ def generation_backend(config: RunConfig) -> Iterator[str | None]:
         yield sync
     finally:
         grpo_trainer.VLLMGeneration = original
+
+
+def with_vllm_backend(trainer_class: type, config: RunConfig) -> type:
+    """``trainer_class`` itself without vLLM; else a subclass built inside :func:`generation_backend`."""
+    if config.vllm.mode == "off":
+        return trainer_class
+
+    class VLLMBackendTrainer(trainer_class):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            with generation_backend(config):
+                super().__init__(*args, **kwargs)
+
+    VLLMBackendTrainer.__name__ = VLLMBackendTrainer.__qualname__ = trainer_class.__name__
+    return VLLMBackendTrainer
