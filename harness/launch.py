@@ -112,10 +112,15 @@ def train_command(config: RunConfig, config_file: Path, train_gpus: Sequence[int
     if launch.accelerate_config:
         command += ["--config_file", launch.accelerate_config]
     processes = launch.num_processes or max(1, len(train_gpus))
-    if processes > 1 and not train_gpus and not launch.accelerate_config:
-        # Without GPUs, `--multi_gpu` is accelerate's torchrun launcher; the ranks then join over gloo
-        # on the CPU (`--cpu` would run one process only).
-        command.append("--multi_gpu")
+    if processes > 1 and not launch.accelerate_config:
+        # Not torchrun's fixed default 29500, which concurrent runs on one machine would share.
+        from harness.vllm_server import free_port
+
+        command += ["--main_process_port", str(free_port())]
+        if not train_gpus:
+            # Without GPUs, `--multi_gpu` is accelerate's torchrun launcher; the ranks then join over
+            # gloo on the CPU (`--cpu` would run one process only).
+            command.append("--multi_gpu")
     command += ["--num_processes", str(processes), "-m", "harness", "train", str(config_file)]
     if resume:
         command.append("--resume")

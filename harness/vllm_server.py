@@ -113,6 +113,13 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def free_port() -> int:
+    """A port the OS just handed out (for rendezvous stores: not torch's shared default 29500)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def check_port_free(config: RunConfig) -> None:
     """Refuse to start a server on a taken port: TRL would otherwise train against whatever answers."""
     host, port = config.vllm.host, config.vllm.port

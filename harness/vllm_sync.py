@@ -27,7 +27,7 @@ from typing import Any
 
 from grpo_core.errors import ConfigError
 from harness.config import RunConfig
-from harness.vllm_server import cpu_env_defaults, resolve_weight_sync
+from harness.vllm_server import cpu_env_defaults, free_port, resolve_weight_sync
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -104,6 +104,10 @@ def generation_backend(config: RunConfig) -> Iterator[str | None]:
     cuda = cuda_available()
     if not cuda:
         cpu_env_defaults()
+    if config.vllm.mode == "colocate" and not os.environ.get("MASTER_PORT"):
+        # vLLM's in-process engine opens a torch.distributed store; TRL would pick 29500 first, the port
+        # every torchrun on this machine defaults to. An OS-assigned port does not collide.
+        os.environ["MASTER_PORT"] = str(free_port())
     sync = resolve_weight_sync(config.vllm.weight_sync, cuda)
     if sync != "reload":
         yield sync

@@ -220,6 +220,8 @@ def test_cpu_machine_runs_server_and_ranks_without_gpus(tmp_path):
     command = train_command(config, tmp_path / "c.yaml", [], resume=False)
     # accelerate's --cpu runs a single process; its torchrun launcher starts the ranks (gloo on CPU).
     assert "--multi_gpu" in command and command[command.index("--num_processes") + 1] == "2"
+    # Its own rendezvous port, not torchrun's 29500 that concurrent runs on the machine would share.
+    assert int(command[command.index("--main_process_port") + 1]) != 29500
     with pytest.raises(ConfigError, match="weight_sync: trl needs CUDA"):
         server_command(
             load_config(None, ["vllm.mode=server", "model.name_or_path=m", "vllm.weight_sync=trl"]),
