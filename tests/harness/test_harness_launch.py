@@ -49,10 +49,11 @@ def wait_gone(pids, timeout=10.0) -> bool:
     return False
 
 
-def server_config(tmp_path, port, trainer_mode="0", die=False):
+def server_config(tmp_path, port, trainer_mode="0", die=False, server_args=(), health_timeout=30):
     server = [sys.executable, str(FIXTURES / "fake_vllm_server.py"), str(port), str(tmp_path / "server.pid")]
     if die:
         server.append("--die")
+    server += list(server_args)
     url = f"http://127.0.0.1:{port}/health/"
     trainer = [
         sys.executable,
@@ -66,7 +67,7 @@ def server_config(tmp_path, port, trainer_mode="0", die=False):
         f"vllm.port={port}",
         "vllm.gpus=[0]",
         "launch.gpus=[1, 2]",
-        "vllm.health_timeout_s=30",
+        f"vllm.health_timeout_s={health_timeout}",
         f"output_dir={tmp_path / 'run'}",
         f"vllm.server_command={json.dumps(server)}",
         f"launch.train_command={json.dumps(trainer)}",
@@ -149,11 +150,88 @@ def test_default_commands(tmp_path):
             "launch.accelerate_config=examples/accelerate/zero2.yaml",
         ],
     )
-    command = server_command(config)
-    assert command[1:4] == ["vllm-serve", "--model", "Qwen/Qwen2.5-0.5B"] and "8123" in command
+    command = server_command(config, cuda=True)
+    assert Path(command[0]).name == "vllm" and command[1:3] == ["serve", "Qwen/Qwen2.5-0.5B"]
+    assert command[command.index("--port") + 1] == "8123"
+    assert command[command.index("--weight-transfer-config") + 1] == '{"backend": "nccl"}'
+    assert command[command.index("--logprobs-mode") + 1] == "processed_logprobs"
+    # On a CPU there is no transfer engine (every backend needs CUDA): the reload path syncs instead.
+    cpu = server_command(config, cuda=False)
+    assert "--weight-transfer-config" not in cpu and "--gpu-memory-utilization" not in cpu
     train = train_command(config, tmp_path / "c.yaml", [1, 2, 3], resume=True)
     assert train[1:4] == ["launch", "--config_file", "examples/accelerate/zero2.yaml"]
     assert train[train.index("--num_processes") + 1] == "3"
     assert train[-5:] == ["-m", "harness", "train", str(tmp_path / "c.yaml"), "--resume"]
-    with pytest.raises(ConfigError, match="not the in-process 'tiny'"):
-        server_command(load_config(None, ["vllm.mode=server"]))
+    with pytest.raises(ConfigError, match="the in-process 'tiny' model has none"):
+        server_command(load_config(None, ["vllm.mode=server"]), cuda=True)
+
+
+def _launch_output(config, capsys):
+    code = launch(config)
+    return code, capsys.readouterr().out
+
+
+def test_server_crash_mid_run_stops_the_trainer_names_the_log_and_keeps_the_run_dir(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "earlier.txt").write_text("kept")
+    overrides = server_config(tmp_path, free_port(), trainer_mode="hang", server_args=["--die-after", "3"])
+    started = time.monotonic()
+    code, out = _launch_output(load_config(None, overrides), capsys)
+    assert code == 1
+    assert time.monotonic() - started < 60, "the launcher waited for the hung trainer"
+    log = run / "logs" / "vllm.log"
+    assert "exited with code 9 while training" in out and str(log) in out
+    assert "fake vllm: crashing" in log.read_text()
+    assert (run / "earlier.txt").read_text() == "kept"
+    trainer_pid = json.loads((tmp_path / "trainer.json").read_text())["pid"]
+    assert wait_gone([*server_pids(tmp_path)[:2], trainer_pid]), "trainer left running after the crash"
+
+
+def test_server_exit_during_start_up_names_the_log(tmp_path, capsys):
+    code, out = _launch_output(load_config(None, server_config(tmp_path, free_port(), die=True)), capsys)
+    assert code == 1
+    assert "exited with code 7 during start-up" in out and str(tmp_path / "run" / "logs" / "vllm.log") in out
+
+
+def test_health_timeout_fails_and_tears_down(tmp_path, capsys):
+    overrides = server_config(tmp_path, free_port(), server_args=["--unhealthy"], health_timeout=3)
+    code, out = _launch_output(load_config(None, overrides), capsys)
+    assert code == 1
+    assert "not healthy after 3s" in out and "vllm.health_timeout_s" in out
+    assert not (tmp_path / "trainer.json").exists()
+    assert wait_gone(server_pids(tmp_path)[:2])
+
+
+def test_port_already_taken_is_refused_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = load_config(None, server_config(tmp_path, port))
+        with pytest.raises(ConfigError, match=f"vllm.port: 127.0.0.1:{port} is already in use"):
+            launch(config)
+    assert not (tmp_path / "server.pid").exists() and not (tmp_path / "run").exists()
+
+
+def test_cpu_machine_runs_server_and_ranks_without_gpus(tmp_path):
+    config = load_config(None, ["vllm.mode=server", "model.name_or_path=m", "launch.num_processes=2"])
+    assert split_gpus(config, available=[]) == ([], [])
+    command = train_command(config, tmp_path / "c.yaml", [], resume=False)
+    # accelerate's --cpu runs a single process; its torchrun launcher starts the ranks (gloo on CPU).
+    assert "--multi_gpu" in command and command[command.index("--num_processes") + 1] == "2"
+    # Its own rendezvous port, not torchrun's 29500 that concurrent runs on the machine would share.
+    assert int(command[command.index("--main_process_port") + 1]) != 29500
+    with pytest.raises(ConfigError, match="weight_sync: trl needs CUDA"):
+        server_command(
+            load_config(None, ["vllm.mode=server", "model.name_or_path=m", "vllm.weight_sync=trl"]),
+            cuda=False,
+        )
+
+
+def test_vllm_with_the_in_process_tiny_model_is_refused_in_preflight(monkeypatch):
+    from harness import train
+
+    monkeypatch.setattr(train, "check_vllm_installed", lambda mode: None)  # the refusal, not the install
+    with pytest.raises(ConfigError, match="vllm.mode: colocate needs a model folder or hub id"):
+        train.preflight(load_config(None, ["vllm.mode=colocate"]))
