@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from harness.cli import app
-from harness.cli.common import EXIT_RUNTIME, user_errors
+from harness.cli.common import EXIT_RUNTIME, make_console, user_errors
 
 COLUMNS = (
     ("run", "name"),
@@ -65,7 +64,7 @@ def sweep_command(
     from harness import sweep
     from harness.sweep_devices import slot_environments
 
-    console = Console()
+    console = make_console()
     emit = lambda text: console.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     with user_errors():
         slot_envs = slot_environments(parallel, gpus_per_run)
