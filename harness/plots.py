@@ -46,22 +46,35 @@ def plot_reward_curves(metrics_path: Path, out_path: Path, names: Sequence[str])
     return Path(out_path)
 
 
-def plot_runs(
-    curves: Mapping[str, list[tuple[int, float]]], out_path: Path, title: str = "reward"
+SWEEP_PANELS = (("reward", "mean reward"), ("kl", "KL to the reference"), ("reward_std", "reward std"))
+
+
+def plot_sweep(
+    series: Mapping[str, Sequence[Mapping[str, Any]]],
+    out_path: Path,
+    eval_pass_at_1: Mapping[str, float | None] | None = None,
 ) -> Path | None:
-    """Reward curves of several runs (a sweep) on one plot."""
-    if not curves:
+    """A sweep's runs side by side: reward, KL and reward std over steps, one line per run.
+
+    ``series`` maps a run name to its logged metric rows; a run's held-out pass@1, when given, is
+    added to its label. A run without KL (beta = 0) simply has no line on that panel.
+    """
+    if not any(series.values()):
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for label, points in curves.items():
-        if points:
+    fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(15, 4), dpi=100)
+    for ax, (key, title) in zip(axes, SWEEP_PANELS):
+        for name, rows in series.items():
+            points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
+            if not points:
+                continue
+            score = (eval_pass_at_1 or {}).get(name)
+            label = name if score is None else f"{name} (pass@1 {score:.2f})"
             ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean reward")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+        ax.set_xlabel("step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out_path)
     plt.close(fig)

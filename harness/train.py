@@ -331,6 +331,12 @@ def build_model_and_tokenizer(prepared: Prepared, resume: bool = False) -> tuple
             init_dir.mkdir(parents=True, exist_ok=True)
             model.save_pretrained(init_dir)
             tokenizer.save_pretrained(init_dir)
+        # TRL builds the KL reference (beta > 0) from the policy's name_or_path: the saved initial model.
+        model.config._name_or_path = str(init_dir.resolve())
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # the other ranks read init/ once rank 0 wrote it
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()
         return model, tokenizer
     from transformers import AutoTokenizer
 
