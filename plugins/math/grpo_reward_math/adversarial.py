@@ -34,4 +34,10 @@ ADVERSARIAL_COMPLETIONS: dict[str, str] = {
     "50k random unicode": unicode_noise(50_000),
     "random unicode in a box": "\\boxed{" + unicode_noise(500, seed=3) + "}",
     "2000 unclosed boxes": "\\boxed{\\frac{1}{2" * 2000,
+    # a long digit run inside the search window: quadratic regexes in the clean-up took 10-50 s here
+    "15k digits in a box, then a prime": "\\boxed{" + "1" * 15_000 + "'}",
+    "15k digits under \\sin, boxed": "\\boxed{\\sin " + "1" * 15_000 + "^\\circ}",
 }
+
+#: inputs that must be scored (status ok), not merely killed at the time limit
+MUST_FINISH = ("15k digits in a box, then a prime", "15k digits under \\sin, boxed")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from grpo_reward_math.adversarial import ADVERSARIAL_COMPLETIONS as ADVERSARIAL
+from grpo_reward_math.adversarial import MUST_FINISH
 
 from grpo_core.engine import Engine
 
@@ -42,6 +43,12 @@ def test_adversarial_input_returns_within_timeout(engine, name):
     # never a reward, whatever happened
     assert score.value in (0.0, None), (name, score)
     assert score.status.value in ("ok", "timeout"), (name, score)
+
+
+@pytest.mark.parametrize("name", MUST_FINISH)
+def test_long_digit_runs_are_scored_not_killed(engine, name):
+    score = engine.score([{"prompt": "", "completion": ADVERSARIAL[name], "answer": "2"}]).scores["math"][0]
+    assert score.status.value == "ok" and score.value == 0.0, (name, score)
 
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))

@@ -68,7 +68,10 @@ def _is_pm_tuple(s: str) -> bool:
 
 
 # "Largest: 9", "\\text{Total: } 15": a label and a colon before the value
-_TEXT_LABEL_RE = re.compile(r"^\s*\\text(?:bf)?\s*\{\s*[A-Za-z][A-Za-z ]{0,30}?\s*:\s*\}\s*(?=\S)")
+_TEXT_LABEL_RE = re.compile(
+    r"^\s*\\text(?:bf)?\s*\{\s*[A-Za-z][A-Za-z ]{0,30}?\s*:\s*\}\s*(?=\S)"
+    r"|^\s*\\text(?:bf)?\s*\{\s*[A-Za-z][A-Za-z' ]{0,40}?\s*\}\s*(?=[-\d(\[]|\\frac|\\sqrt)"
+)
 _WORD_LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z ]{2,30}?\s*:\s*(?=\S)")
 _LETTER_LABEL_RE = re.compile(r"^\s*[A-Za-z]\s*:\s*(?=[-\d\\(])")
 # "k \\in \\mathbb{Z}", "\\text{where } n \\in \\mathbb{N}": the domain of a family's parameter
@@ -80,8 +83,8 @@ _PARAMETER_DOMAIN_RE = re.compile(
 
 
 def strip_label(piece: str) -> str:
-    """``Largest: 9`` -> ``9``; ``x: 3`` -> ``3``; ``\\text{ratio: } 1:2`` -> ``1:2``. A plain label
-    needs a colon-free value (``a:b`` and ``3:2`` are ratios)."""
+    """``Largest: 9`` -> ``9``; ``x: 3`` -> ``3``; ``\\text{ratio: } 1:2`` -> ``1:2``;
+    ``\\text{Tom has } 12`` -> ``12``. A plain label needs a colon-free value (``a:b``, ``3:2``)."""
     m = _TEXT_LABEL_RE.match(piece)
     if m:
         return piece[m.end() :]

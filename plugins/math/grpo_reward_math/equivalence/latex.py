@@ -7,7 +7,7 @@ import re
 TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|operatorname)\s*\{")
 DECIMAL_COMMA_RE = re.compile(r"^-?\d+,\d+$")
 PLAIN_DECIMAL_RE = re.compile(r"^[+-]?(\d*)\.(\d+)$")
-PLAIN_NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
+PLAIN_NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
 
 def unwrap_text_commands(s: str) -> str:

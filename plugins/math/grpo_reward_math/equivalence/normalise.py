@@ -16,7 +16,7 @@ _DEGREE_RE = re.compile(
 )
 _BOLD_RE = re.compile(r"\\(?:mathbf|bm|boldsymbol|mathit|mathnormal)\s*\{([^{}]*)\}")
 _TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-z])")
-_TRIG_DEGREE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)")
+_TRIG_DEGREE_RE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)")
 _PERCENT_RE = re.compile(r"\\%|%|\bpercent(?:age)?\b|\bpct\b", re.IGNORECASE)
 _THOUSANDS_SPACED_RE = re.compile(r"(?<=\d)(?:(?:\{,\}|,\\!|\\!|\\,|\\;|\\:|\\ |~)+\s*)(?=\d{3}(?!\d))")
 _THOUSANDS_COMMA_RE = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
@@ -61,16 +61,25 @@ _TEXT_FUNCTION_RE = re.compile(
 )
 _SUFFIX = r"(st|nd|rd|th)"
 _ORDINAL_RE = re.compile(
-    r"(?<![\d.])(\d+)(?:\^\s*\{\s*\\(?:text|mathrm|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}\s*\}"
+    r"(?<![\d.])(\d{1,6})(?:\^\s*\{\s*\\(?:text|mathrm|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}\s*\}"
     r"|\^\s*\{\s*" + _SUFFIX + r"\s*\}|\^\s*" + _SUFFIX + r"\b"
     r"|\s*\\(?:text|mathrm|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}|" + _SUFFIX + r"\b)"
 )
 _DEGREES_MINUTES_RE = re.compile(
-    r"(\d+)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)\s*"
+    r"(?<![\d.])(\d+)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)\s*"
     r"(\d+(?:\.\d+)?)\s*(?:'|′|\^\s*\{?\s*\\prime\s*\}?)"
     r"(?:\s*(\d+(?:\.\d+)?)\s*(?:''|\"|″|\^\s*\{?\s*\\prime\\prime\s*\}?))?"
 )
-_TEXT_WITH_SEPARATOR_RE = re.compile(r"\\text\s*\{([^{}]*?)\b(and|or)\b([^{}]*)\}")
+_TEXT_GROUP_RE = re.compile(r"\\text\s*\{([^{}]*)\}")
+_TEXT_SEPARATOR_RE = re.compile(r"(\band\b|\bor\b|,|;)")
+
+
+def _split_text_group(m: re.Match) -> str:
+    """``\\text{ apples and }`` -> ``\\text{ apples } and \\text{ }``: the separator leaves the text."""
+    parts = _TEXT_SEPARATOR_RE.split(m.group(1))
+    if len(parts) == 1:
+        return m.group(0)
+    return " ".join(f"\\text{{{p}}}" if i % 2 == 0 else p for i, p in enumerate(parts))
 
 
 def _ordinal_suffix(n: int) -> str:
@@ -102,11 +111,8 @@ def restore_written_forms(s: str) -> str:
         s = _ORDINAL_RE.sub(_ordinal, s)
     if "'" in s or "′" in s or "prime" in s:
         s = _DEGREES_MINUTES_RE.sub(_degrees_minutes, s)
-    for _ in range(5):  # "3 \\text{ apples and } 5 \\text{ pears}": the 'and' separates the values
-        new = _TEXT_WITH_SEPARATOR_RE.sub(r"\\text{\1} \2 \\text{\3}", s)
-        if new == s:
-            break
-        s = new
+    if "\\text" in s:  # "3 \\text{ apples and } 5 \\text{ pears}": the 'and' (or comma) separates values
+        s = _TEXT_GROUP_RE.sub(_split_text_group, s)
     return re.sub(r"\\text\s*\{\s*\}", " ", s) if "\\text" in s else s
 
 
@@ -215,7 +221,7 @@ def is_name_like(lhs: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z{}|:/' ,]+", t))
 
 
-_REPEATING_RE = re.compile(r"(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d+)\}?")
+_REPEATING_RE = re.compile(r"(?<!\d)(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d+)\}?")
 _SCI_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d{1,3})(?![\w.])")
 _IN_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\\in|∈)\s*")
 

@@ -891,6 +891,44 @@ PAIRS += [
     ("b20-forms", "\\frac{k\\pi}{3}", "\\frac{n\\pi}{3}", T),
 ]
 
+# b21: a third round, mixed forms of the issue-14 kinds, written after b20 was fixed and before any fix
+PAIRS += [
+    ("b21-mixed", "4, 9", "a = 4 \\text{ and } b = 9", T),
+    ("b21-mixed", "4, 9", "a = 4 \\text{ and } b = 6", F),
+    ("b21-mixed", "12, 18", "\\text{Tom has } 12 \\text{ and Sam has } 18", T),
+    ("b21-mixed", "12, 18", "\\text{Tom has } 12 \\text{ and Sam has } 16", F),
+    ("b21-mixed", "3, 5", "\\text{red: } 3 \\text{, blue: } 5", T),
+    ("b21-mixed", "3, 5", "\\text{red: } 3 \\text{, blue: } 4", F),
+    ("b21-mixed", "8", "\\text{Maximum value: } 8", T),
+    ("b21-mixed", "8", "\\text{Maximum value: } 9", F),
+    ("b21-mixed", "f(x) = 3x - 2", "f(t) = 3t - 2", T),
+    ("b21-mixed", "f(x) = 3x - 2", "f(t) = 3t + 2", F),
+    ("b21-mixed", "x^2 + 1", "g(t) = t^2 + 1", F),
+    ("b21-mixed", "(\\pm 2, 0)", "(2, 0), (-2, 0)", T),
+    ("b21-mixed", "(2, 1), (-2, -1)", "(\\pm 2, \\pm 1)", T),
+    ("b21-mixed", "(2, 1), (-2, -1)", "(2, 1)", F),
+    ("b21-mixed", "\\{x \\mid x \\neq 2\\}", "(-\\infty, 2) \\cup (2, \\infty)", T),
+    ("b21-mixed", "\\{x \\mid x \\neq 2\\}", "(-\\infty, 2) \\cup (2, 5)", F),
+    ("b21-mixed", "(-3, 3)", "-3 < x < 3", T),
+    ("b21-mixed", "(-3, 3)", "-3 \\le x < 3", F),
+    ("b21-mixed", "\\frac 1{2}", "\\frac{1}{2}", T),
+    ("b21-mixed", "\\dfrac32", "1.5", T),
+    ("b21-mixed", "\\dfrac32", "2.5", F),
+    ("b21-mixed", "5^{\\text{th}}", "5", T),
+    ("b21-mixed", "5^{\\text{th}}", "6", F),
+    ("b21-mixed", "100^\\circ 30'", "100.5^\\circ", T),
+    ("b21-mixed", "100^\\circ 30'", "100.3^\\circ", F),
+    ("b21-mixed", "25\\%", "\\frac{1}{4}", T),
+    ("b21-mixed", "25\\%", "\\frac{1}{5}", F),
+    ("b21-mixed", "62.5\\%", "\\frac{5}{8}", T),
+    ("b21-mixed", "62.5\\%", "0.6", F),
+    ("b21-mixed", "\\frac{20}{b}", "ab = 20", T),
+    ("b21-mixed", "\\frac{20}{b}", "a = 20b", F),
+    ("b21-mixed", "k\\pi + \\frac{\\pi}{4}", "n\\pi + \\frac{\\pi}{4}, n \\in \\mathbb{Z}", T),
+    ("b21-mixed", "k\\pi + \\frac{\\pi}{4}", "n\\pi - \\frac{\\pi}{4}", F),
+    ("b21-mixed", "\\text{sin}(x) + 1", "\\sin x + 1", T),
+]
+
 
 def main() -> None:
     out = Path(__file__).with_name("hard_pairs.jsonl")
