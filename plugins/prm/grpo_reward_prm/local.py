@@ -107,19 +107,38 @@ class LoadedPRM:
         results: list[list[float] | None] = [None] * len(encoded)
         batches = token_batches([len(e.input_ids) for e in encoded], token_budget)
         with self._run_lock, torch.inference_mode():
-            for batch in batches:
-                width = max(len(encoded[i].input_ids) for i in batch)
-                ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, i in enumerate(batch):
-                    n = len(encoded[i].input_ids)
-                    ids[row, :n] = torch.tensor(encoded[i].input_ids, dtype=torch.long)
-                    mask[row, :n] = 1  # right padding: positions of real tokens do not move
-                rows = self._score_rows(ids.to(self.device), mask.to(self.device), adapter.vocab_ids)
-                for row, i in enumerate(batch):
-                    positions = torch.tensor(encoded[i].positions, dtype=torch.long, device=rows.device)
-                    results[i] = adapter.step_probabilities(rows[row].index_select(0, positions))
+            pending = list(reversed(batches))
+            while pending:
+                batch = pending.pop()
+                try:
+                    outputs = self._forward(batch, encoded, adapter)
+                except torch.cuda.OutOfMemoryError:
+                    if len(batch) == 1:
+                        raise  # one sequence that does not fit: the engine reports an error
+                    # Memory is shared with the trainer: halve the batch instead of failing it.
+                    torch.cuda.empty_cache()
+                    half = len(batch) // 2
+                    pending.extend([batch[half:], batch[:half]])
+                    continue
+                for i, probabilities in zip(batch, outputs):
+                    results[i] = probabilities
         return [r if r is not None else [] for r in results]
+
+    def _forward(self, batch: list[int], encoded: Sequence[Encoded], adapter: Adapter) -> list[list[float]]:
+        torch = self._torch
+        width = max(len(encoded[i].input_ids) for i in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):
+            n = len(encoded[i].input_ids)
+            ids[row, :n] = torch.tensor(encoded[i].input_ids, dtype=torch.long)
+            mask[row, :n] = 1  # right padding: positions of real tokens do not move
+        rows = self._score_rows(ids.to(self.device), mask.to(self.device), adapter.vocab_ids)
+        outputs = []
+        for row, i in enumerate(batch):
+            positions = torch.tensor(encoded[i].positions, dtype=torch.long, device=rows.device)
+            outputs.append(adapter.step_probabilities(rows[row].index_select(0, positions)))
+        return outputs
 
     def _score_rows(self, ids: Any, mask: Any, vocab_ids: list[int] | None) -> Any:
         """Per-token outputs: the head's label logits, or for a causal LM the logits of ``vocab_ids``.

@@ -152,6 +152,9 @@ class PRMVerifier(Verifier):
             except MarkerMismatch as exc:
                 prepared.append(Score.error(str(exc)))
                 continue
+            except Exception as exc:  # a tokenizer failing on one text fails that sample only
+                prepared.append(Score.error(f"tokenizing failed: {type(exc).__name__}: {exc}"))
+                continue
             if self._context is not None and len(encoded.input_ids) > self._context:
                 prepared.append(
                     Score.not_applicable(

@@ -256,3 +256,48 @@ def test_a_model_that_does_not_load_is_a_config_error_at_start(tiny_prms):
         engine = Engine([{"verifier": "prm", "options": options}], registry=registry)
         with engine, pytest.raises(ConfigError, match=message):
             engine.start()
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_scores(tiny_prms, corpus, monkeypatch):
+    """On a GPU shared with the trainer, a batch that does not fit is split, not failed."""
+    verifier = verifier_for(tiny_prms["qwen_prm"], "qwen_prm", token_budget=100_000)
+    samples = [
+        Sample(prompt=corpus.question, completion=corpus.think(*corpus.steps[: n + 1])) for n in range(5)
+    ]
+    expected = [r.value for r in score(verifier, samples)]
+    loaded = verifier._model
+    real = type(loaded)._score_rows
+    sizes = []
+
+    def tight_memory(self, ids, mask, vocab_ids):
+        sizes.append(ids.shape[0])
+        if ids.shape[0] > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, ids, mask, vocab_ids)
+
+    monkeypatch.setattr(type(loaded), "_score_rows", tight_memory)
+    got = [r.value for r in score(verifier, samples)]
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert sizes == [5, 2, 3, 1, 2]  # 5 fails, halves: 2 fits, 3 fails, halves: 1 and 2 fit
+    monkeypatch.setattr(
+        type(loaded), "_score_rows", lambda *a: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError())
+    )
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # one sequence that cannot fit: an error, not a 0
+        score(verifier, samples[:1])
+
+
+def test_a_tokenizer_failure_costs_only_its_sample(tiny_prms, corpus, monkeypatch):
+    verifier = verifier_for(tiny_prms["qwen_prm"], "qwen_prm")
+    real = type(verifier.adapter).encode
+
+    def picky(self, tokenizer, question, steps):
+        if "done" in " ".join(steps):
+            raise RuntimeError("Already borrowed")
+        return real(self, tokenizer, question, steps)
+
+    monkeypatch.setattr(type(verifier.adapter), "encode", picky)
+    good = Sample(prompt=corpus.question, completion=corpus.think(corpus.steps[0]))
+    bad = Sample(prompt=corpus.question, completion=corpus.think("we are done ."))
+    a, b = score(verifier, [good, bad])
+    assert a.status is Status.OK
+    assert b.status is Status.ERROR and "Already borrowed" in b.details["error"]
