@@ -434,3 +434,17 @@ def test_set_up_errors_exit_2(tmp_path, monkeypatch):
     if docker_unavailable_reason() is None:
         result = run("code.backend=docker", "code.image=nope:latest")
         assert result.exit_code == 2 and "grpo sandbox build" in result.output, result.output
+
+
+def test_deeply_nested_results_fed_back_are_the_programs_fault(backend_options):
+    """The tests pass a helper's result back to ``candidate`` (HumanEval/38 style): a program that
+    makes it nest too deeply gets a 0, not an invalid row."""
+    program = (
+        "def encode(s):\n    v = s\n    for _ in range(960):\n        v = [v]\n    return v\n"
+        "def f(x):\n    return x"
+    )
+    tests = assert_tests(
+        "def check(candidate):\n    e = encode('abc')\n    assert candidate(e) == 'abc'\n", entry="f"
+    )
+    (s,) = score([row(program, tests)], backend_options)
+    assert s.status is Status.OK and s.value == 0.0, s
