@@ -433,10 +433,13 @@ class Program:
             raise ProgramError("the program is no longer running")
         try:
             payload = {"a": dumps(list(args)), "k": dumps(dict(kwargs))}
-        except (Unencodable, RecursionError) as exc:
+        except Unencodable as exc:
             raise Unsupported(
                 "the tests pass a value of type %s to %s(); only plain data can cross" % (exc, name)
             ) from None
+        except RecursionError:
+            # only data the program returned earlier nests this deep: its doing, not the tests'
+            raise ProgramError("%s(): arguments nested too deeply" % name) from None
         self.calls += 1
         reply = self.ask(
             {"op": "call", "id": self.calls, "name": name, "timeout": timeout, **payload}, timeout

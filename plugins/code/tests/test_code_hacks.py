@@ -397,3 +397,54 @@ def test_cpp_compiler_never_sees_the_instructions(backend_options):
     assert (
         str(SECRET) not in str(s.details.get("first_failure", "")) or "expected" in s.details["first_failure"]
     )
+
+
+# -- set-up errors exit 2 before any row runs -------------------------------------------------------
+def test_set_up_errors_exit_2(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(row("def f():\n    return 1", call(1))) + "\n")
+    out = tmp_path / "out.jsonl"
+
+    def run(*options):
+        args = ["score", str(rows), "--reward", "code", "-o", str(out)]
+        for option in options:
+            args += ["--option", option]
+        return CliRunner().invoke(app, args)
+
+    for bad in ("code.float_tolerance=nan", "code.float_tolerance=-1"):
+        result = run(bad)
+        assert result.exit_code == 2 and "float_tolerance" in result.output, result.output
+    from sandboxes.local import BwrapBackend
+
+    if BwrapBackend.available()[0]:
+        from sandboxes import cgroups
+
+        monkeypatch.setattr(cgroups, "detect", lambda: (None, "no cgroup here (test)"))
+        result = run("code.backend=bwrap", "code.memory_mb=256")
+        assert result.exit_code == 2 and "cannot enforce" in result.output, result.output
+        assert "memory_mb" in result.output and not out.exists()
+    from sandboxes.docker_backend import docker_unavailable_reason
+
+    if docker_unavailable_reason() is None:
+        result = run("code.backend=docker", "code.image=nope:latest")
+        assert result.exit_code == 2 and "grpo sandbox build" in result.output, result.output
+
+
+def test_deeply_nested_results_fed_back_are_the_programs_fault(backend_options):
+    """The tests pass a helper's result back to ``candidate`` (HumanEval/38 style): a program that
+    makes it nest too deeply gets a 0, not an invalid row."""
+    program = (
+        "def encode(s):\n    v = s\n    for _ in range(960):\n        v = [v]\n    return v\n"
+        "def f(x):\n    return x"
+    )
+    tests = assert_tests(
+        "def check(candidate):\n    e = encode('abc')\n    assert candidate(e) == 'abc'\n", entry="f"
+    )
+    (s,) = score([row(program, tests)], backend_options)
+    assert s.status is Status.OK and s.value == 0.0, s

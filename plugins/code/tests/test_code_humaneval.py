@@ -1,4 +1,7 @@
-"""HumanEval through ``grpo score --reward code`` and the Docker backend: canonical 1.0, wrong 0."""
+"""HumanEval through ``grpo score --reward code`` on Docker and bwrap: canonical 1.0, wrong 0.
+
+The tests run unchanged, in the driver, against a proxy of the program (see the plugin README).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +21,27 @@ def write_rows(path, wrong: bool) -> int:
     return len(items)
 
 
-def run_score(tmp_path, wrong: bool, *options: str) -> list[dict]:
+@pytest.fixture(params=["docker", "bwrap"])
+def sandbox(request):
+    """Both sandboxed backends (CI runs both)."""
+    if request.param == "docker":
+        request.getfixturevalue("docker_available")
+    else:
+        from sandboxes.local import BwrapBackend
+
+        ok, why = BwrapBackend.available()
+        if not ok:
+            pytest.skip(why)
+    return request.param
+
+
+def run_score(tmp_path, wrong: bool, *options: str, backend: str = "docker") -> list[dict]:
     from harness.cli import app
 
     src = tmp_path / ("wrong.jsonl" if wrong else "canonical.jsonl")
     out = tmp_path / ("wrong_out.jsonl" if wrong else "canonical_out.jsonl")
     count = write_rows(src, wrong)
-    args = ["score", str(src), "--reward", "code", "--option", "code.backend=docker", "-o", str(out)]
+    args = ["score", str(src), "--reward", "code", "--option", f"code.backend={backend}", "-o", str(out)]
     for option in options:
         args += ["--option", option]
     result = CliRunner().invoke(app, args)
@@ -34,13 +51,13 @@ def run_score(tmp_path, wrong: bool, *options: str) -> list[dict]:
     return scored
 
 
-def test_all_164_canonical_solutions_score_one(docker_available, tmp_path):
-    scored = run_score(tmp_path, wrong=False)
+def test_all_164_canonical_solutions_score_one(sandbox, tmp_path):
+    scored = run_score(tmp_path, wrong=False, backend=sandbox)
     failing = [(r["task_id"], r["status"], r["details"]) for r in scored if r["rewards"]["code"] != 1.0]
     assert failing == []
 
 
-def test_wrong_solutions_score_zero(docker_available, tmp_path):
-    scored = run_score(tmp_path, True, "code.scoring=binary")
+def test_wrong_solutions_score_zero(sandbox, tmp_path):
+    scored = run_score(tmp_path, True, "code.scoring=binary", backend=sandbox)
     assert all(r["status"]["code"] == "ok" for r in scored)
     assert sum(r["rewards"]["code"] for r in scored) == 0.0
