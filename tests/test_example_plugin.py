@@ -18,7 +18,7 @@ def test_example_plugin_declares_its_entry_point():
 
 def test_example_plugin_scores_through_the_engine(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE))
-    sys.modules.pop("grpo_reward_length", None)
+    monkeypatch.delitem(sys.modules, "grpo_reward_length", raising=False)  # restored afterwards
     import grpo_reward_length
 
     registry = PluginRegistry()
