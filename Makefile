@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 # Example third-party plugins, installed as separate packages (their tests use the conformance kit).
-EXAMPLE_PLUGINS := examples/plugins/grpo-reward-length examples/plugins/grpo-reward-json-schema
+EXAMPLE_PLUGINS := examples/plugins/grpo-reward-word-limit examples/plugins/grpo-reward-json-schema
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo score-demo test lint format bench clean install-vllm test-vllm

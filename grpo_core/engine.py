@@ -487,6 +487,18 @@ class Engine:
                 self._setup(bound)
         return self
 
+    def check_setup(self) -> None:
+        """Raise a ConfigError naming every verifier whose ``setup()`` failed in :meth:`start`.
+
+        Commands that must not run with a broken verifier (``grpo score``, ``grpo train``,
+        ``grpo serve``) call ``start()`` then this, so a bad model path or a missing sandbox image
+        exits 2 before the first row, instead of turning every row into an error.
+        """
+        if self.setup_errors:
+            raise ConfigError(
+                "; ".join(f"reward {name}: set-up failed: {msg}" for name, msg in self.setup_errors.items())
+            )
+
     def close(self) -> None:
         """Stop the workers and the event loop; batches still in flight are cancelled first (so an
         interrupted run ends quickly and without "Task was destroyed" warnings)."""

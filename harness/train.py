@@ -556,6 +556,7 @@ def run_training(
         ]
         trainer = build_trainer(prepared, model, tokenizer, args, callbacks)
         prepared.engine.start()  # workers up and verifiers set up before step 1, not during it
+        prepared.engine.check_setup()  # a verifier that cannot set up: exit 2 before step 1
         with table:
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if prepared.health.failure:

@@ -276,12 +276,7 @@ def score_command(
             for name, source in engine.sources.items():
                 console.print(f"reward {name}: {source} (weight {engine.weights[name]:g})", highlight=False)
             engine.start()  # set-up errors (e.g. a sandbox image not built) exit 2 before any row runs
-            if engine.setup_errors:
-                raise ConfigError(
-                    "; ".join(
-                        f"reward {name}: set-up failed: {msg}" for name, msg in engine.setup_errors.items()
-                    )
-                )
+            engine.check_setup()
             started = time.perf_counter()
             scored: list[dict[str, Any]] = []
             values: dict[str, list[float | None]] = {name: [] for name in engine.names}

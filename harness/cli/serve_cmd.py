@@ -36,8 +36,9 @@ def serve_command(
         engine = Engine(specs, workers=workers)
     limits = ServeLimits(max_concurrency, max_queue, int(max_body_mb * 1024 * 1024), max_rows, label_column)
     try:
-        engine.start()
-    except Exception:
+        with user_errors():  # a verifier that cannot set up: exit 2 before serving anything
+            engine.start().check_setup()
+    except BaseException:
         engine.close()
         raise
     console.print(f"grpo serve: {', '.join(engine.names)} on http://{host}:{port}", highlight=False)

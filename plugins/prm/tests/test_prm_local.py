@@ -255,7 +255,7 @@ def test_a_model_that_does_not_load_is_a_config_error_at_start(tiny_prms):
     for options, message in cases:
         engine = Engine([{"verifier": "prm", "options": options}], registry=registry)
         with engine, pytest.raises(ConfigError, match=message):
-            engine.start()
+            engine.start().check_setup()
 
 
 def test_out_of_memory_halves_the_batch_and_keeps_the_scores(tiny_prms, corpus, monkeypatch):

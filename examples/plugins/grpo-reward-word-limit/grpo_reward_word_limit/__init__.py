@@ -5,15 +5,15 @@ from pydantic import PositiveInt
 from grpo_core import Sample, Score, Verifier, VerifierOptions, hookimpl
 
 
-class LengthOptions(VerifierOptions):
+class WordLimitOptions(VerifierOptions):
     max_words: PositiveInt = 256
 
 
-class LengthVerifier(Verifier):
+class WordLimitVerifier(Verifier):
     """1.0 up to ``max_words`` words, then falling linearly to 0.0 at twice that."""
 
-    name = "length"
-    Options = LengthOptions
+    name = "word_limit"
+    Options = WordLimitOptions
 
     def score(self, sample: Sample) -> Score:
         words = len(sample.completion_text.split())
@@ -24,4 +24,4 @@ class LengthVerifier(Verifier):
 
 @hookimpl
 def register_verifiers(register):
-    register(LengthVerifier)
+    register(WordLimitVerifier)
