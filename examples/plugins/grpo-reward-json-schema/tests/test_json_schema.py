@@ -99,6 +99,7 @@ def test_tiny_grpo_train_with_the_plugin(tmp_path: Path) -> None:
 name: json-schema-tiny
 seed: 0
 output_dir: {tmp_path / "run"}
+truncated_completions: score   # 8 tokens cut most completions; the plugin must still see each one
 model:
   name_or_path: tiny
   tiny: {{hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2}}
