@@ -262,10 +262,12 @@ def preflight(
             check_columns(eval_rows, required, where="data.eval")
         check_trainer_values(config.trainer)
         kwargs = trainer_arguments(config, engine)
-        if config.vllm.mode != "off":
+        if config.vllm.mode == "colocate" or (
+            config.vllm.mode == "server" and not config.vllm.server_command
+        ):
             from harness.vllm_server import check_model_for_vllm
 
-            check_model_for_vllm(config)
+            check_model_for_vllm(config)  # vLLM (ours, not a given server command) loads the model
         args = build_grpo_config(kwargs)
         prompts_per_batch = args.generation_batch_size // args.num_generations
         if len(train_rows) < prompts_per_batch:

@@ -78,7 +78,7 @@ def test_reporter_without_its_package_exits_2(monkeypatch):
     [
         {"launch": {"num_processes": 2}},
         {"launch": {"accelerate_config": "examples/accelerate/zero2.yaml"}},
-        {"vllm": {"mode": "server", "gpus": [0]}},
+        {"vllm": {"mode": "server", "gpus": [0]}, "model": {"name_or_path": "Qwen/Qwen2.5-0.5B"}},
     ],
     ids=["num_processes", "accelerate_config", "vllm_server"],
 )
