@@ -30,6 +30,7 @@ def test_two_cpu_ranks_score_their_own_completions_and_rank0_writes(tmp_path):
     config = {
         "name": "ranks",
         "output_dir": str(tmp_path / "run"),
+        "truncated_completions": "score",  # 6 tokens cut most completions; the recorder must see all
         "model": {"name_or_path": "tiny", "tiny": {"hidden_size": 32, "intermediate_size": 64}},
         "data": {"source": "arithmetic", "size": 64, "eval": None},
         "rewards": [{"verifier": "recorder", "options": {"path": str(records_path)}}],

@@ -43,6 +43,7 @@ def run_config(tmp_path: Path, model: Path, mode: str, steps: int = STEPS, **vll
     return {
         "name": f"vllm-{mode}",
         "output_dir": str(tmp_path / "run"),
+        "truncated_completions": "score",  # the recorder must see every completion vLLM generated
         "model": {"name_or_path": str(model), "think_prefilled": True},
         "data": {"source": "arithmetic", "size": 64, "arithmetic": {"max_operand": 2}, "eval": None},
         "rewards": [{"verifier": "recorder", "options": {"path": str(tmp_path / "records.jsonl")}}],

@@ -22,6 +22,8 @@ def test_grpo_train_with_prm_beside_math(tmp_path):
     save_tiny_prm(tmp_path / "prm", corpus, "qwen_prm")
     config = yaml.safe_load(TINY_CONFIG)
     config["output_dir"] = str(tmp_path / "run")
+    # 8 tokens cut most completions; the PRM must still score each one (no SFT stage, no final eval)
+    config.update(truncated_completions="score", final_eval=False, cold_start={"steps": 0})
     config["data"]["size"] = 200
     config["rewards"] = [
         config["rewards"][0],  # math, weight 2
