@@ -12,6 +12,6 @@ grpo=${GRPO:-grpo}
 common=(--parallel 2 --eval --eval-samples 2 --overwrite
         --set "output_dir=$root/base" --set trainer.max_steps=40 --set trainer.logging_steps=2
         --set data.eval.size=32 "$@")
-"$grpo" sweep --name beta --grid trainer.beta=0.01,0.5 --set trainer.learning_rate=1.0e-2 "${common[@]}"
+"$grpo" sweep --name beta --grid trainer.beta=0.01,0.5 "${common[@]}"
 "$grpo" sweep --name temperature --grid trainer.temperature=0.5,1.5 "${common[@]}"
-"$grpo" sweep --name learning_rate --grid trainer.learning_rate=3.0e-3,9.0e-2 "${common[@]}"
+"$grpo" sweep --name learning_rate --grid trainer.learning_rate=1.0e-3,3.0e-2 "${common[@]}"
