@@ -42,11 +42,13 @@ QWEN2_05B = [
     "trainer.num_generations=8",
     "trainer.max_completion_length=32",
     "trainer.logging_steps=1",
+    "cold_start.steps=0",  # the path and its cost, not learning: no SFT stage, no before/after eval
+    "final_eval=false",
 ]
 
-# name -> (overrides, default number of steps)
-CASES: dict[str, tuple[list[str], int]] = {
-    "tiny-bf16": ([], 60),
+# name -> (overrides, default number of steps; None: the config's own)
+CASES: dict[str, tuple[list[str], int | None]] = {
+    "tiny-bf16": ([], None),
     "qwen2-0.5b-bf16": (QWEN2_05B, 8),
 }
 
@@ -77,7 +79,7 @@ def step_timer():
     return StepTimer()
 
 
-def run_case(name: str, steps: int, allow_cpu: bool) -> dict[str, Any]:
+def run_case(name: str, steps: int | None, allow_cpu: bool) -> dict[str, Any]:
     """Train one case in this process and return its figures."""
     import torch
 
@@ -89,12 +91,9 @@ def run_case(name: str, steps: int, allow_cpu: bool) -> dict[str, Any]:
         raise SystemExit("gpu_check: no CUDA device (use --allow-cpu for a dry run of the script)")
     overrides, _ = CASES[name]
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
-        settings = [
-            *overrides,
-            f"trainer.max_steps={steps}",
-            f"output_dir={tmp}/{name}",
-            f"name={name}",
-        ]
+        settings = [*overrides, f"output_dir={tmp}/{name}", f"name={name}"]
+        if steps is not None:
+            settings.append(f"trainer.max_steps={steps}")
         if on_cuda:
             settings.append("trainer.bf16=true")
         config = load_config(None, settings)
@@ -121,6 +120,10 @@ def run_case(name: str, steps: int, allow_cpu: bool) -> dict[str, Any]:
         "wall_s": round(wall, 1),
         "reward_first": summary["first"].get("reward"),
         "reward_last": summary["last"].get("reward"),
+        "eval_pass_at_1": {
+            label: result.get("pass_at_k", {}).get("pass@1")
+            for label, result in summary.get("eval", {}).items()
+        },
     }
 
 
@@ -146,21 +149,27 @@ def _numel(handle: Any, key: str) -> int:
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = [
         "| case | device | params | steps | first step s | median step s | peak alloc GiB "
-        "| peak reserved GiB | wall s | reward first -> last |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| peak reserved GiB | wall s | reward first -> last | eval pass@1 before -> after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['case']} | failed: {r['error']} |||||||||")
+            lines.append(f"| {r['case']} | failed: {r['error']} ||||||||||")
             continue
         params = f"{r['parameters'] / 1e6:.1f}M" if r["parameters"] else "?"
         reward = f"{_fmt(r['reward_first'])} -> {_fmt(r['reward_last'])}"
         lines.append(
             f"| {r['case']} | {r['device']} | {params} | {r['steps']} | {r['first_step_s']} | "
             f"{r['median_step_s']} | {r['peak_allocated_gib']} | {r['peak_reserved_gib']} | "
-            f"{r['wall_s']} | {reward} |"
+            f"{r['wall_s']} | {reward} | {_pass(r.get('eval_pass_at_1') or {})} |"
         )
     return "\n".join(lines)
+
+
+def _pass(evaluation: dict[str, float | None]) -> str:
+    if not evaluation:
+        return "n/a"
+    return f"{_fmt(evaluation.get('before'))} -> {_fmt(evaluation.get('after'))}"
 
 
 def _fmt(value: float | None) -> str:
