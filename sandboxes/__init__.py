@@ -50,6 +50,18 @@ def backend_classes() -> dict[str, type[SandboxBackend]]:
     return found
 
 
+def _refuse_ambiguous(name: str) -> None:
+    """A backend name claimed by two distributions is never settled by falling back to a built-in:
+    raise the registry's AmbiguousNameError (it names both and how to choose)."""
+    from grpo_core.plugins import get_registry
+
+    registry = get_registry()
+    clashing = {c["name"] for c in registry.clashes() if c["kind"] == "sandbox backend"}
+    for candidate in [name] if name != "auto" else ["docker", "bwrap"]:
+        if candidate in clashing:
+            registry.sandbox_backend_class(candidate)  # raises, naming the claimants
+
+
 def get_backend(name: str = "auto", **options: Any) -> SandboxBackend:
     """Instantiate a backend by name. ``auto``: docker when an engine is reachable, else bwrap.
 
@@ -59,6 +71,7 @@ def get_backend(name: str = "auto", **options: Any) -> SandboxBackend:
     ``subprocess`` backend is never chosen automatically.
     """
     classes = backend_classes()
+    _refuse_ambiguous(name)
     if name != "auto":
         if name not in classes:
             raise SandboxUnavailable(f"unknown sandbox backend {name!r}; known: {sorted(classes)}")

@@ -63,6 +63,15 @@ def test_backend_names_clash_the_same_way(with_impostor):
     assert kinds == {("verifier", "format"), ("sandbox backend", "subprocess")}
 
 
+def test_a_clashing_backend_is_refused_not_replaced_by_the_builtin(with_impostor, monkeypatch):
+    import grpo_core.plugins
+    import sandboxes
+
+    monkeypatch.setattr(grpo_core.plugins, "get_registry", PluginRegistry.from_entry_points)
+    with pytest.raises(AmbiguousNameError, match="sandbox backend 'subprocess' is ambiguous"):
+        sandboxes.get_backend("subprocess")
+
+
 def test_a_misspelled_hook_is_a_plugin_error(with_impostor):
     registry = PluginRegistry.from_entry_points()
     info = registry.plugins["misspelled"]
