@@ -166,7 +166,12 @@ class MathVerifier(Verifier):
         gold_text = str(raw_gold)
         gold = self._gold(gold_text)
         if isinstance(gold, Exception):
-            return Score.invalid_input(f"gold answer could not be parsed: {gold}", gold=gold_text[:200])
+            reason = (
+                str(gold)
+                if str(gold).startswith("gold answer")
+                else f"gold answer could not be parsed: {gold}"
+            )
+            return Score.invalid_input(reason, gold=gold_text[:200])
         gold_is_list = len(gold.items) > 1
 
         extraction = self._extract(sample)

@@ -143,3 +143,9 @@ def test_registering_the_plugin_imports_no_sympy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_unparseable_gold_is_invalid_input_said_once(engine):
+    score = engine.score([{"prompt": "", "completion": "\\boxed{1}", "answer": "\\frac{"}]).scores["math"][0]
+    assert score.status.value == "invalid_input"
+    assert score.details["reason"].count("could not be parsed") == 1, score.details
