@@ -6,7 +6,7 @@ relationship held:
 
 * beta 0.01 vs 0.5: mean KL lower for 0.5;
 * temperature 0.5 vs 1.5: mean entropy and mean reward std higher for 1.5;
-* learning rate 1e-3 (the demo's) vs 3e-2: mean grad norm higher and final reward lower for 3e-2.
+* learning rate 1e-3 (the demo's) vs 3e-2: largest grad norm higher and final reward lower for 3e-2.
 
     python benchmarks/sweep_relationships.py --seed 0 --seed 1 [--steps 40]
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,18 @@ CHECKS = (
     ("beta", "mean_kl", 0, "KL lower for beta 0.5"),
     ("temperature", "mean_entropy", 1, "entropy higher at T 1.5"),
     ("temperature", "mean_reward_std", 1, "reward std higher at T 1.5"),
-    ("learning_rate", "mean_grad_norm", 1, "grad norm higher at 30x LR"),
+    ("learning_rate", "max_grad_norm", 1, "largest grad norm higher at 30x LR"),
     ("learning_rate", "final_reward", 0, "final reward lower at 30x LR"),
 )
-COLUMNS = ("final_reward", "mean_reward_std", "mean_entropy", "mean_kl", "mean_grad_norm", "eval_pass_at_1")
+COLUMNS = (
+    "final_reward",
+    "mean_reward_std",
+    "mean_entropy",
+    "mean_kl",
+    "mean_grad_norm",
+    "max_grad_norm",
+    "eval_pass_at_1",
+)
 
 
 def run_seed(seed: int, steps: int, out: Path) -> dict[str, list[dict]]:
@@ -57,6 +66,7 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, action="append")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--plots", type=Path, default=None, help="copy each sweep's plot to this folder")
     args = parser.parse_args()
     all_held = True
     for seed in args.seed or [0]:
@@ -64,6 +74,12 @@ def main() -> int:
             started = time.perf_counter()
             runs = run_seed(seed, args.steps, Path(tmp))
             wall = time.perf_counter() - started
+            if args.plots is not None:
+                args.plots.mkdir(parents=True, exist_ok=True)
+                for name in SWEEPS:
+                    shutil.copy(
+                        Path(tmp) / name / "sweep_rewards.png", args.plots / f"sweep_{name}_seed{seed}.png"
+                    )
         print(f"\n### seed {seed} ({args.steps} steps per run, {wall:.0f} s for the three sweeps)\n")
         print("| sweep | run | " + " | ".join(COLUMNS) + " |")
         print("|---|---|" + "---|" * len(COLUMNS))

@@ -2,7 +2,7 @@
 # The seeds' experiment on the embedded demo, on CPU in a few minutes: three small sweeps that show
 #   beta (KL weight) 0.01 vs 0.5      -> the larger beta keeps the KL to the reference lower;
 #   temperature 0.5 vs 1.5            -> the higher temperature gives higher entropy and reward std;
-#   learning rate demo vs 30x         -> the larger one gives larger gradient norms and lower reward.
+#   learning rate demo vs 30x         -> the larger one gives a larger peak gradient norm and lower reward.
 # Usage: bash examples/sweep_seeds.sh [ROOT_DIR] [extra grpo sweep options, e.g. --set seed=1]
 # Each sweep writes ROOT_DIR/<name>/sweep_summary.json and sweep_rewards.png; runs go 2 at a time.
 set -euo pipefail
