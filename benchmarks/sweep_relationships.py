@@ -50,10 +50,17 @@ def run_seed(seed: int, steps: int, out: Path) -> dict[str, list[dict]]:
     command = ["bash", str(ROOT / "examples" / "sweep_seeds.sh"), str(out), "--set", f"seed={seed}"]
     command += ["--set", f"trainer.max_steps={steps}"]
     subprocess.run(command, check=True, cwd=ROOT, env=env)
-    return {
+    runs = {
         name: json.loads((out / name / "sweep_summary.json").read_text(encoding="utf-8"))["runs"]
         for name in SWEEPS
     }
+    for entries in runs.values():  # the largest logged gradient norm: the spikes a mean hides
+        for entry in entries:
+            metrics = Path(entry["run_dir"]) / "metrics.jsonl"
+            lines = [line for line in metrics.read_text().splitlines() if line.strip()]
+            norms = [json.loads(line).get("grad_norm") for line in lines]
+            entry["max_grad_norm"] = max((n for n in norms if isinstance(n, (int, float))), default=None)
+    return runs
 
 
 def _fmt(value) -> str:

@@ -333,9 +333,6 @@ def run_entry(run: SweepRun, outcome: RunOutcome | None) -> dict[str, Any]:
         "mean_entropy": _mean(rows, "entropy"),
         "mean_kl": _mean(rows, "kl") if kl_applies else None,
         "mean_grad_norm": _mean(rows, "grad_norm"),
-        "max_grad_norm": max(
-            (r["grad_norm"] for r in rows if isinstance(r.get("grad_norm"), (int, float))), default=None
-        ),
         "eval_pass_at_1": None,
         "eval_reward_means": None,
     }
