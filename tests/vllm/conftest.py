@@ -1,4 +1,5 @@
-"""vLLM tests (``make test-vllm``): real vLLM on the CPU, through ``grpo train``.
+"""vLLM tests (``make test-vllm``): real vLLM on the CPU, through ``grpo train`` (and ``grpo score``
+with the ``prm`` verifier served by a vLLM pooling server, test_vllm_prm.py).
 
 Collected only with ``GRPO_VLLM_TESTS=1`` (set by ``make test-vllm``, which builds ``.venv-vllm``),
 so the default ``pytest`` run needs no vLLM. The model is the harness's tiny Qwen2 at a size vLLM's
