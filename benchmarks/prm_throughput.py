@@ -17,17 +17,17 @@ load from other jobs hits both alike. Prints samples/s for both (median round), 
 round and the largest score difference between the two paths. Needs only torch, transformers,
 grpo-core and grpo-reward-prm; with the defaults it finishes in well under two minutes.
 
-``--vllm`` (token-classification adapters; run it with the vLLM venv's python, ``make
-install-vllm``) also serves the same saved model with ``vllm serve DIR --runner pooling`` (float32
-on CPU) and adds a third path to each round: the same samples through served mode
-(``mode: served``, the verifier's default request size and concurrency), with the largest
-difference from the local batched scores.
+``--vllm`` (run it with the vLLM venv's python, ``make install-vllm``) also serves the same saved
+model with ``vllm serve DIR --runner pooling ...`` (float32 on CPU, bf16 on CUDA) and adds a third
+path to each round: the same samples through served mode (``mode: served``, the verifier's default
+request size and concurrency), with the largest difference from the local batched scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -101,19 +101,36 @@ def make_samples(count: int, seed: int) -> list[dict]:
     return samples
 
 
-def start_vllm(model: str, device: str, log: Path) -> tuple[subprocess.Popen, str]:
-    """``vllm serve`` of the saved PRM as a token classifier; returns once ``/health`` answers."""
+def serve_arguments(model: str, adapter: str) -> list[str]:
+    """The ``vllm serve`` flags for each family (plugins/prm/README.md, "Served mode")."""
+    if adapter != "math_shepherd":
+        return ["--runner", "pooling"]  # a *ForTokenClassification model: vLLM converts it itself
+    from transformers import PreTrainedTokenizerFast
+
+    tag = PreTrainedTokenizerFast.from_pretrained(model).convert_tokens_to_ids("ки")
+    overrides = {"classifier_from_token": ["+", "-"], "method": "no_post_processing"}
+    pooler = {"task": "token_classify", "tok_pooling_type": "STEP", "step_tag_id": tag}
+    return ["--runner", "pooling", "--convert", "classify", "--hf-overrides", json.dumps(overrides)] + [
+        "--pooler-config",
+        json.dumps(pooler),
+    ]
+
+
+def start_vllm(model: str, adapter: str, device: str, log: Path) -> tuple[subprocess.Popen, str]:
+    """``vllm serve`` of the saved PRM; returns once ``/health`` answers."""
     import httpx
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     dtype = "float32" if device == "cpu" else "bfloat16"
-    command = [str(Path(sys.executable).with_name("vllm")), "serve", model, "--runner", "pooling"]
+    command = [str(Path(sys.executable).with_name("vllm")), "serve", model, *serve_arguments(model, adapter)]
     command += ["--dtype", dtype, "--host", "127.0.0.1", "--port", str(port)]
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_CI_ENV": "1", **os.environ}
     with log.open("w") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
@@ -130,14 +147,10 @@ def start_vllm(model: str, device: str, log: Path) -> tuple[subprocess.Popen, st
 def stop_vllm(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,9 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--vllm", action="store_true", help="also measure served mode on `vllm serve`")
     args = parser.parse_args(argv)
-    if args.vllm and args.adapter == "math_shepherd":
-        print("error: --vllm serves token classifiers; use --adapter qwen_prm or token_classification", file=sys.stderr)
-        return 2
 
     import torch
     from grpo_reward_prm import PRMVerifier
@@ -200,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         server, remote = None, None
         if args.vllm:
             started = time.perf_counter()
-            server, url = start_vllm(directory, args.device, Path(directory) / "vllm.log")
+            server, url = start_vllm(directory, args.adapter, args.device, Path(directory) / "vllm.log")
             vllm_start_s = time.perf_counter() - started
             remote = PRMVerifier({"model": directory, "adapter": args.adapter, "mode": "served", "url": url})
             remote.setup()

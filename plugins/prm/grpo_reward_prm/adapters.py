@@ -142,7 +142,8 @@ class MathShepherdAdapter(Adapter):
 
     @property
     def served_good_index(self) -> int:
-        return 0  # a STEP pooler configured with returned_token_ids = [good, bad]
+        # vLLM: --convert classify with classifier_from_token [good, bad] (plugins/prm/README.md)
+        return 0
 
 
 class TokenClassificationAdapter(Adapter):
