@@ -85,7 +85,8 @@ def make_pooling_app(model_dir: str, kind: str, behaviour: PoolingBehaviour):
     """A Starlette app that answers vLLM's ``POST /pooling`` by running the tiny model.
 
     Token-classification PRMs answer one softmax row per token (``token_classify``); the
-    Math-Shepherd causal LM answers like vLLM's STEP pooler with ``returned_token_ids = [good, bad]``:
+    Math-Shepherd causal LM answers like vLLM's STEP pooler over a [good, bad] classify head
+    (``classifier_from_token``, plugins/prm/README.md):
     one row per step-tag position. Written from vLLM's documented request/response shape.
     """
     import torch
