@@ -10,7 +10,8 @@ The same Starlette app (:func:`harness.serve.build_app`: format + tag_count, inl
 - ``granian``: Granian (Rust HTTP server, one worker).
 
 The clients are aiohttp coroutines in this process, each sending a bounded number of ``/get_reward``
-requests of ``--rows`` queries over loopback. Servers are measured in interleaved rounds (every
+requests of ``--rows`` queries over loopback, then as many ``GET /health`` (no scoring: what the
+server itself costs per request). Servers are measured in interleaved rounds (every
 server once per round) and each figure is the median over rounds, so slow drift in the machine's
 load does not favour whichever server ran first. A server that is not installed is reported and
 skipped.
@@ -33,7 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from serve_throughput import body, free_port, load
+from serve_throughput import body, free_port, load, p95
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -133,23 +134,47 @@ def stop(proc: subprocess.Popen) -> None:
             continue
 
 
-def measure(url: str, rows: int, per_client: int) -> dict[int, dict[str, float]]:
+async def load_health(url: str, clients: int, per_client: int) -> tuple[float, float, int]:
+    """``GET /health`` (no scoring, a tiny reply): what the server itself costs per request."""
+    import aiohttp
+
+    latencies: list[float] = []
+    failures = 0
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal failures
+        for _ in range(per_client):
+            started = time.perf_counter()
+            async with session.get(f"{url}/health") as resp:
+                await resp.read()
+                failures += resp.status != 200
+            latencies.append(time.perf_counter() - started)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return clients * per_client / elapsed, p95(latencies) * 1000, failures
+
+
+def measure(url: str, rows: int, per_client: int) -> dict[str, dict[int, dict[str, float]]]:
     # warm-up: connections, code paths, the engine's first batch
     for k in range(20):
         request = urllib.request.Request(
             f"{url}/get_reward", json.dumps(body(rows, k)).encode(), {"Content-Type": "application/json"}
         )
         urllib.request.urlopen(request, timeout=30).read()
-    figures = {}
+    figures: dict[str, dict[int, dict[str, float]]] = {"get_reward": {}, "health": {}}
     for clients in LEVELS:
         requests = per_client * 20 if clients == 1 else per_client
-        rps, p95_ms, failed = asyncio.run(load(url, clients, requests, rows))
-        figures[clients] = {
-            "requests": clients * requests,
-            "requests_per_s": rps,
-            "p95_ms": p95_ms,
-            "failed": failed,
-        }
+        for endpoint in figures:
+            if endpoint == "get_reward":
+                rps, p95_ms, failed = asyncio.run(load(url, clients, requests, rows))
+            else:
+                rps, p95_ms, failed = asyncio.run(load_health(url, clients, requests))
+            figures[endpoint][clients] = {
+                "requests": clients * requests, "requests_per_s": rps, "p95_ms": p95_ms, "failed": failed
+            }  # fmt: skip
     return figures
 
 
@@ -176,7 +201,7 @@ def main() -> None:
             print(f"skipping {stack}: not installed ({', '.join(missing(stack))})")
             stacks.remove(stack)
     print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; rounds: {args.rounds}")
-    runs: dict[str, list[dict[int, dict[str, float]]]] = {s: [] for s in stacks}
+    runs: dict[str, list[dict[str, dict[int, dict[str, float]]]]] = {s: [] for s in stacks}
     for round_index in range(args.rounds):
         order = stacks[round_index % len(stacks) :] + stacks[: round_index % len(stacks)]  # rotate
         for stack in order:
@@ -187,33 +212,35 @@ def main() -> None:
                 stop(proc)
             print(f"round {round_index + 1}: {stack} done (load {os.getloadavg()[0]:.2f})", flush=True)
 
-    def median(stack: str, clients: int, key: str) -> float:
-        return statistics.median(run[clients][key] for run in runs[stack])
+    def median(stack: str, endpoint: str, clients: int, key: str) -> float:
+        return statistics.median(run[endpoint][clients][key] for run in runs[stack])
 
     results: dict[str, dict] = {}
-    print(
-        f"\n{'server':<13} {'clients':>7} {'requests':>9} {'req/s':>8} {'p95 ms':>9} "
-        f"{'req/s vs uvicorn':>17} {'p95 vs uvicorn':>15} {'failed':>7}"
-    )
-    for stack in stacks:
-        results[stack] = {}
-        for clients in LEVELS:
-            rps, p95_ms = median(stack, clients, "requests_per_s"), median(stack, clients, "p95_ms")
-            base_rps, base_p95 = (
-                median(BASELINE, clients, "requests_per_s"),
-                median(BASELINE, clients, "p95_ms"),
-            )
-            failed = sum(run[clients]["failed"] for run in runs[stack])
-            requests = runs[stack][0][clients]["requests"]
-            results[stack][clients] = {
-                "requests": requests, "requests_per_s": rps, "p95_ms": p95_ms, "failed": failed,
-                "rps_ratio": rps / base_rps, "p95_ratio": p95_ms / base_p95,
-                "rounds": [run[clients] for run in runs[stack]],
-            }  # fmt: skip
-            print(
-                f"{stack:<13} {clients:>7} {requests:>9} {rps:>8.0f} {p95_ms:>9.1f} "
-                f"{rps / base_rps:>16.2f}x {p95_ms / base_p95:>14.2f}x {failed:>7}"
-            )
+    for endpoint in ("get_reward", "health"):
+        what = f"POST /get_reward, {args.rows} rows" if endpoint == "get_reward" else "GET /health"
+        print(f"\n{what}: medians over {args.rounds} rounds")
+        print(
+            f"{'server':<13} {'clients':>7} {'requests':>9} {'req/s':>8} {'p95 ms':>9} "
+            f"{'req/s vs uvicorn':>17} {'p95 vs uvicorn':>15} {'failed':>7}"
+        )
+        for stack in stacks:
+            table = results.setdefault(endpoint, {}).setdefault(stack, {})
+            for clients in LEVELS:
+                rps = median(stack, endpoint, clients, "requests_per_s")
+                p95_ms = median(stack, endpoint, clients, "p95_ms")
+                base_rps = median(BASELINE, endpoint, clients, "requests_per_s")
+                base_p95 = median(BASELINE, endpoint, clients, "p95_ms")
+                failed = sum(run[endpoint][clients]["failed"] for run in runs[stack])
+                requests = runs[stack][0][endpoint][clients]["requests"]
+                table[clients] = {
+                    "requests": requests, "requests_per_s": rps, "p95_ms": p95_ms, "failed": failed,
+                    "rps_ratio": rps / base_rps, "p95_ratio": p95_ms / base_p95,
+                    "rounds": [run[endpoint][clients] for run in runs[stack]],
+                }  # fmt: skip
+                print(
+                    f"{stack:<13} {clients:>7} {requests:>9} {rps:>8.0f} {p95_ms:>9.1f} "
+                    f"{rps / base_rps:>16.2f}x {p95_ms / base_p95:>14.2f}x {failed:>7}"
+                )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"rows_per_request": args.rows, "servers": results}, indent=2))

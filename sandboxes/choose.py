@@ -126,6 +126,10 @@ def check_options(options: Mapping[str, Any] | None) -> dict[type[SandboxBackend
             cls = resolve(str(name))
         except SandboxUnavailable as exc:
             raise BackendOptionsError(f"backend_options.{name}: {exc}") from None
+        if cls in checked:
+            raise BackendOptionsError(
+                f"backend_options.{name}: the {cls.name} backend's settings are given twice"
+            )
         checked[cls] = cls.parse_options(settings, where=f"backend_options.{name}")
     return checked
 
@@ -167,7 +171,10 @@ def get_backend(
         raise type(exc)(f"backend preference: {exc}") from None
     reasons = []
     for cls in candidates:
-        ok, why = cls.available()
+        try:
+            ok, why = cls.available()
+        except Exception as exc:  # a plugin's broken check is a reason to skip it, with the reason
+            ok, why = False, f"availability check failed: {type(exc).__name__}: {exc}"
         if ok:
             # the first that answers is used; its own errors (e.g. image not built) surface as they are
             return cls.from_options(settings.get(cls), limits=limits)

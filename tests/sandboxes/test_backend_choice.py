@@ -83,12 +83,15 @@ def test_auto_takes_the_first_available_backend_in_preference_order(registry):
 
 
 def test_auto_reports_every_reason_when_nothing_is_available(registry):
-    registry.add(fake_backend("alpha", up=False), fake_backend("beta", up=False))
+    broken = fake_backend("broken")
+    broken.available = classmethod(lambda cls: 1 / 0)
+    registry.add(fake_backend("alpha", up=False), fake_backend("beta", up=False), broken)
     with pytest.raises(SandboxUnavailable, match="no safe sandbox backend") as caught:
-        get_backend("auto", preference=["alpha", "beta"])
+        get_backend("auto", preference=["alpha", "broken", "beta"])
     message = str(caught.value)
     assert "alpha is switched off" in message and "beta is switched off" in message
-    assert "registered: alpha, beta" in message
+    assert "broken: availability check failed: ZeroDivisionError" in message
+    assert "registered: alpha, beta, broken" in message
 
 
 def test_the_preference_list_is_checked(registry):
@@ -120,6 +123,8 @@ def test_settings_are_validated_by_their_backend_before_anything_starts(registry
         get_backend("alpha", {"nope": {}})
     with pytest.raises(BackendOptionsError, match=r"backend_options\.alpha: expected a mapping"):
         get_backend("alpha", {"alpha": ["level", 3]})
+    with pytest.raises(BackendOptionsError, match="the alpha backend's settings are given twice"):
+        get_backend("alpha", {"alpha": {"level": 3}, "plugin1:alpha": {"level": 4}})
 
 
 def test_a_backend_without_isolation_needs_the_opt_in(registry, monkeypatch):
