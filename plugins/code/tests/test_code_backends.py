@@ -68,11 +68,11 @@ def test_a_third_party_backend_is_chosen_by_name_and_scores_rows(tempdir_backend
         # the backend's own setting reached it: the job's work dir is under the chosen workroot
         row("import os\ndef f(x):\n    return os.getcwd().startswith(x)", call_tests((str(workroot), True))),
     ]
-    settings = {"tempdir": {"workroot": str(workroot), "nice": 3}}
     options = (
         "code.backend=tempdir",
         "code.allow_unsafe=true",
-        f"code.backend_options={json.dumps(settings)}",
+        f"code.backend_options={json.dumps({'tempdir': {'workroot': str(workroot)}})}",
+        "code.backend_options.tempdir.nice=3",  # one entry, merged with the mapping above
         "code.timeout_s=10",
         "code.case_timeout_s=2",
     )
@@ -142,3 +142,25 @@ def test_the_moved_docker_options_say_where_they_went(tmp_path):
     assert proc.returncode == 2
     assert "image, docker_mode: now a setting of the docker backend" in proc.stderr, proc.stderr
     assert 'backend_options={"docker": {"image": "mine:1", "mode": "exec"}}' in proc.stderr
+
+
+def test_dotted_option_keys_set_one_entry_of_a_mapping():
+    from grpo_core.errors import ConfigError
+    from harness.cli.score_cmd import build_specs
+
+    options = [
+        'code.backend_options={"docker": {"image": "a:1"}}',
+        "code.backend_options.docker.mode=exec",
+        "code.backend_options.bwrap.cgroups=off",
+    ]
+    (spec,) = build_specs(["code"], options, None, "none", "none")
+    assert spec.options["backend_options"] == {
+        "docker": {"image": "a:1", "mode": "exec"},
+        "bwrap": {"cgroups": "off"},
+    }
+    for bad, message in {
+        "code.scoring.x=1": "scoring is already set to a value that is not a mapping",
+        "code.backend_options..x=1": "empty key",
+    }.items():
+        with pytest.raises(ConfigError, match=message):
+            build_specs(["code"], ["code.scoring=binary", bad], None, "none", "none")
