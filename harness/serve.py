@@ -1,5 +1,9 @@
 """``grpo serve``: verifiers over HTTP (Starlette on uvicorn), for OpenRLHF, verl and CPU nodes.
 
+uvicorn runs on httptools and uvloop (the ``serve`` extra installs them; without them it falls back
+to h11 and asyncio). Chosen by measurement against Hypercorn and Granian for this same app:
+``benchmarks/serve_stacks.py``, figures in ``benchmarks/RESULTS.md``.
+
 Endpoints:
 
 - ``POST /get_reward``: OpenRLHF's remote reward protocol. Body ``{"query": [...], "prompts": [...],

@@ -15,7 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 MiB = 1024 * 1024
+#: set to 1: backends without isolation may run without a per-call opt-in
+UNSAFE_ENV = "GRPO_SANDBOX_ALLOW_UNSAFE"
 
 
 class SandboxError(Exception):
@@ -24,6 +28,16 @@ class SandboxError(Exception):
 
 class SandboxUnavailable(SandboxError):
     """A backend cannot run on this machine (no Docker engine, no bwrap, unsafe not opted into)."""
+
+
+class BackendOptionsError(SandboxError, ValueError):
+    """A backend's settings are wrong (an unknown key, a bad value): the message names the key."""
+
+
+class BackendOptions(BaseModel):
+    """Base of a backend's settings model: unknown keys are errors, so a typo never goes unnoticed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -182,11 +196,45 @@ class SandboxBackend:
     name: ClassVar[str] = ""
     #: False for backends that give no isolation (``subprocess``): they need an explicit opt-in.
     safe: ClassVar[bool] = True
+    #: the settings this backend takes (the code verifier's ``backend_options.<name>``)
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
         """Whether this backend can run here, and why not."""
         return True, ""
+
+    @classmethod
+    def parse_options(cls, options: Mapping[str, Any] | None, where: str = "") -> BackendOptions:
+        """Validate settings against :attr:`Options`; errors name each key (``where`` prefixes it)."""
+        if options is not None and not isinstance(options, Mapping):
+            raise BackendOptionsError(
+                f"{where or cls.name}: expected a mapping of settings, got {type(options).__name__}"
+            )
+        try:
+            return cls.Options.model_validate(dict(options or {}))
+        except ValidationError as exc:
+            known = ", ".join(cls.Options.model_fields) or "none"
+            problems = []
+            for error in exc.errors():
+                path = ".".join(str(part) for part in (where or cls.name, *error["loc"]))
+                problems.append(f"{path}: {error['msg']}")
+            raise BackendOptionsError(
+                "; ".join(problems) + f" (settings of the {cls.name} backend: {known})"
+            ) from None
+
+    @classmethod
+    def from_options(
+        cls,
+        options: BackendOptions | None = None,
+        *,
+        limits: Limits | None = None,
+        allow_unsafe: bool = False,
+    ) -> SandboxBackend:
+        """Build the backend from its validated settings. ``limits``: the caller's usual per-job
+        limits, for backends that size resources up front; ``allow_unsafe``: the caller opted into
+        an unisolated backend. The default passes the settings as keyword arguments."""
+        return cls(**(options or cls.Options()).model_dump())
 
     def run(self, job: Job) -> Result:
         with ConcurrencyLimit.semaphore():

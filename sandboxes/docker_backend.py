@@ -32,9 +32,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, PositiveInt
 
 from sandboxes.base import (
+    BackendOptions,
     ConcurrencyLimit,
     Job,
     Limits,
@@ -597,10 +600,34 @@ class DockerPool:
                 return bytes(buffers[1]), bytes(buffers[2]), "done"
 
 
+class DockerOptions(BackendOptions):
+    """The docker backend's settings (the code verifier's ``backend_options.docker``)."""
+
+    image: str = Field(DEFAULT_IMAGE, min_length=1, description="sandbox image (grpo sandbox build)")
+    mode: Literal["session", "exec"] = Field(
+        "session", description="jobs over a long-lived runner per container, or one `docker exec` each"
+    )
+    pool_size: PositiveInt | None = Field(None, description="warm containers (default: process-wide cap)")
+    warm: bool = Field(True, description="start the pool's containers at set-up, in the background")
+    runtime: str | None = Field(None, description="container runtime, e.g. runsc (gVisor)")
+
+
 class DockerBackend(SandboxBackend):
     """Jobs run by ``exec`` in a warm pool of hardened containers (see module docs)."""
 
     name = "docker"
+    Options: ClassVar[type[BackendOptions]] = DockerOptions
+
+    @classmethod
+    def from_options(
+        cls,
+        options: BackendOptions | None = None,
+        *,
+        limits: Limits | None = None,
+        allow_unsafe: bool = False,
+    ) -> DockerBackend:
+        """The pool is sized for ``limits`` (the caller's usual per-job limits) at set-up."""
+        return cls(**(options or DockerOptions()).model_dump(), defaults=limits)
 
     def __init__(
         self,

@@ -24,10 +24,22 @@ import sys
 import tempfile
 import threading
 import time
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from sandboxes import cgroups as cgroup_mod
 from sandboxes import seccomp
-from sandboxes.base import Job, Result, SandboxBackend, SandboxError, SandboxUnavailable
+from sandboxes.base import (
+    UNSAFE_ENV,
+    BackendOptions,
+    Job,
+    Limits,
+    Result,
+    SandboxBackend,
+    SandboxError,
+    SandboxUnavailable,
+)
 from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
@@ -37,7 +49,6 @@ from sandboxes.protocol import (
     runner_command,
 )
 
-UNSAFE_ENV = "GRPO_SANDBOX_ALLOW_UNSAFE"
 #: host uids handed to concurrent bwrap jobs when running as root (one per job in flight)
 UID_BASE = 231000
 #: exit statuses of a runner killed by a signal (directly, or as reported by bwrap)
@@ -157,10 +168,29 @@ def _bwrap_probe() -> tuple[bool, str]:
     return _PROBE
 
 
+class BwrapOptions(BackendOptions):
+    """The bwrap backend's settings (the code verifier's ``backend_options.bwrap``)."""
+
+    cgroups: Literal["auto", "require", "off"] = Field(
+        "auto", description="per-job cgroups: where possible, required (refuse to start without), or off"
+    )
+    extra_ro_binds: tuple[str, ...] = Field((), description="host paths also mounted read-only")
+    python: str = Field("python3", min_length=1, description="the interpreter the runner starts with")
+
+    @field_validator("extra_ro_binds")
+    @classmethod
+    def _absolute(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if not os.path.isabs(path):
+                raise ValueError(f"{path!r} is not an absolute path")
+        return paths
+
+
 class BwrapBackend(SandboxBackend):
     """bubblewrap namespaces + a per-job cgroup: the local backend for machines without Docker."""
 
     name = "bwrap"
+    Options: ClassVar[type[BackendOptions]] = BwrapOptions
 
     def __init__(
         self,
@@ -330,6 +360,17 @@ class SubprocessBackend(SandboxBackend):
 
     name = "subprocess"
     safe = False
+
+    @classmethod
+    def from_options(
+        cls,
+        options: BackendOptions | None = None,
+        *,
+        limits: Limits | None = None,
+        allow_unsafe: bool = False,
+    ) -> SubprocessBackend:
+        """No settings; ``allow_unsafe`` is the caller's explicit opt-in."""
+        return cls(allow_unsafe=allow_unsafe)
 
     def __init__(self, *, allow_unsafe: bool = False) -> None:
         if not (allow_unsafe or os.environ.get(UNSAFE_ENV) == "1"):

@@ -70,6 +70,11 @@ def test_a_clashing_backend_is_refused_not_replaced_by_the_builtin(with_impostor
     monkeypatch.setattr(grpo_core.plugins, "get_registry", PluginRegistry.from_entry_points)
     with pytest.raises(AmbiguousNameError, match="sandbox backend 'subprocess' is ambiguous"):
         sandboxes.get_backend("subprocess")
+    # nor by `auto` going down a preference list that names it, nor by settings given for it
+    with pytest.raises(AmbiguousNameError, match="sandbox backend 'subprocess' is ambiguous"):
+        sandboxes.get_backend("auto", preference=["bwrap", "subprocess"])
+    with pytest.raises(AmbiguousNameError, match="sandbox backend 'subprocess' is ambiguous"):
+        sandboxes.get_backend("bwrap", {"subprocess": {}})
 
 
 def test_a_misspelled_hook_is_a_plugin_error(with_impostor):

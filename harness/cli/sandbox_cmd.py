@@ -61,7 +61,9 @@ def build(
 
 @sandbox_app.command("check")
 def check(
-    backend: str = typer.Option("docker", "--backend", help="docker, bwrap or subprocess (unsafe)."),
+    backend: str = typer.Option(
+        "docker", "--backend", help="A registered backend: docker, bwrap, subprocess (unsafe) or a plugin's."
+    ),
     image: str = typer.Option("grpo-sandbox-python:latest", "--image", help="Image (docker backend)."),
     docker_mode: str = typer.Option(
         "session", "--docker-mode", help="docker: session (long-lived runner) or exec (docker exec per job)."
@@ -74,10 +76,9 @@ def check(
 
     with user_errors():
         try:
-            options = {"image": image, "mode": docker_mode} if backend == "docker" else {}
-            if backend == "subprocess":
-                options = {"allow_unsafe": True}
-            sandbox = get_backend(backend, **options)
+            options = {"docker": {"image": image, "mode": docker_mode, "warm": False}}
+            # checking an unsafe backend is allowed: its probes then show what it does not contain
+            sandbox = get_backend(backend, options if backend == "docker" else None, allow_unsafe=True)
         except (SandboxUnavailable, SandboxError) as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None

@@ -72,6 +72,22 @@ def parse_option(text: str) -> tuple[str, str, Any]:
     return name.strip(), key.strip(), parse_value(raw, f"--option {text!r}")
 
 
+def set_option(options: dict[str, Any], key: str, value: Any, text: str) -> None:
+    """``key`` may be dotted: ``backend_options.docker.image`` sets one entry of a mapping option
+    (merged with what other ``--option`` flags set there)."""
+    *parents, last = key.split(".")
+    if not all(parents) or not last:
+        raise ConfigError(f"--option {text!r}: empty key in {key!r}")
+    node = options
+    for depth, part in enumerate(parents):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parents[: depth + 1])
+            raise ConfigError(f"--option {text!r}: {where} is already set to a value that is not a mapping")
+        node = child
+    node[last] = value
+
+
 def parse_fallback(text: str, flag: str) -> float | None:
     if text.lower() in {"none", "null", ""}:
         return None
@@ -95,7 +111,7 @@ def build_specs(
             raise ConfigError(
                 f"--option {text!r}: {name!r} is not among the chosen --reward {sorted(chosen)}"
             )
-        per_reward[target][key] = value
+        set_option(per_reward[target], key, value, text)
     if timeout is not None:
         finite(timeout, "--timeout")
     fallback_timeout = parse_fallback(on_timeout, "--on-timeout")
@@ -242,7 +258,10 @@ def score_command(
         ..., "--reward", "-r", help="NAME or NAME=WEIGHT (NAME may be distribution:name); repeatable."
     ),
     option: list[str] = typer.Option(
-        [], "--option", help="NAME.key=value verifier option (lists: a,b or JSON); repeatable."
+        [],
+        "--option",
+        help="NAME.key=value verifier option (lists: a,b or JSON; a mapping's entry: NAME.key.entry=value); "
+        "repeatable.",
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Scored rows (JSONL); '-' = stdout."),
     summary_json: Path | None = typer.Option(None, "--summary-json", help="Write the summary as JSON."),

@@ -17,11 +17,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic_core import PydanticCustomError
 
 from grpo_core import Isolation, Sample, Score, Verifier, VerifierOptions
 from grpo_core.errors import ConfigError
 from grpo_reward_code.extract import extract_code
+from sandboxes.choose import DEFAULT_PREFERENCE
 
 DRIVER_FILE = "_grpo_driver.py"
 #: ``-I``: the work dir (where the program may write files) is never on the driver's import path
@@ -43,12 +45,25 @@ def driver_source() -> str:
     return (Path(__file__).with_name("_driver.py")).read_text()
 
 
+#: options that became the docker backend's settings: old name -> setting in backend_options.docker
+MOVED_TO_DOCKER = {"image": "image", "docker_mode": "mode", "pool_size": "pool_size", "warm": "warm"}
+
+
 class CodeOptions(VerifierOptions):
-    backend: Literal["auto", "docker", "bwrap", "subprocess"] = Field(
-        "auto", description="sandbox backend; auto = docker when an engine is reachable, else bwrap"
+    backend: str = Field(
+        "auto",
+        min_length=1,
+        description="a registered sandbox backend (or distribution:name); auto = the first of "
+        "backend_preference available here",
     )
-    allow_unsafe: bool = Field(False, description="permit the unisolated `subprocess` backend")
-    image: str = Field("grpo-sandbox-python:latest", description="Docker image of the sandbox")
+    backend_preference: tuple[str, ...] = Field(
+        DEFAULT_PREFERENCE, description="backend=auto: backends to try, in order (unsafe ones never)"
+    )
+    backend_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings per backend, validated by that backend: {docker: {image: ..., mode: ...}}",
+    )
+    allow_unsafe: bool = Field(False, description="permit a backend without isolation (`subprocess`)")
     scoring: Literal["fraction", "binary"] = Field(
         "fraction", description="fraction of cases, or all-or-nothing"
     )
@@ -64,12 +79,43 @@ class CodeOptions(VerifierOptions):
     float_tolerance: float | None = Field(
         1e-6, ge=0, allow_inf_nan=False, description="relative tolerance for float values; null = exact"
     )
-    pool_size: PositiveInt | None = Field(None, description="warm containers (default: process-wide cap)")
-    docker_mode: Literal["session", "exec"] = Field(
-        "session",
-        description="docker: jobs over a long-lived runner per container, or one `docker exec` each",
-    )
-    warm: bool = Field(True, description="docker: start the pool's containers at set-up")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_options(cls, data: Any) -> Any:
+        """The docker settings that were options of their own say where they went."""
+        moved = [key for key in MOVED_TO_DOCKER if isinstance(data, dict) and key in data]
+        if moved:
+            example = json.dumps({"docker": {MOVED_TO_DOCKER[key]: data[key] for key in moved}})
+            raise PydanticCustomError(
+                "moved_option",
+                "{moved}: now a setting of the docker backend; use backend_options={example}",
+                {"moved": ", ".join(moved), "example": example},
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> CodeOptions:
+        """Against the plugin registry, before anything starts: the backend (or the preference
+        list) is registered and each backend's settings are valid for it."""
+        from sandboxes import SandboxError
+        from sandboxes.choose import check_options, check_preference, resolve
+
+        try:
+            if self.backend == "auto":
+                try:
+                    check_preference(self.backend_preference)
+                except SandboxError as exc:
+                    raise SandboxError(f"backend_preference: {exc}") from None
+            else:
+                try:
+                    resolve(self.backend)
+                except SandboxError as exc:
+                    raise SandboxError(f"backend: {exc}") from None
+            check_options(self.backend_options)
+        except SandboxError as exc:
+            raise PydanticCustomError("sandbox_backend", "{message}", {"message": str(exc)}) from None
+        return self
 
 
 class CodeVerifier(Verifier):
@@ -85,7 +131,7 @@ class CodeVerifier(Verifier):
     Options = CodeOptions
 
     def setup(self) -> None:
-        from sandboxes import Limits, SandboxUnavailable, get_backend
+        from sandboxes import Limits, SandboxError, get_backend
 
         opts: CodeOptions = self.options  # type: ignore[assignment]
         self.limits = Limits(
@@ -95,20 +141,15 @@ class CodeVerifier(Verifier):
             pids=opts.pids,
             output_bytes=opts.output_bytes,
         )
-        kwargs: dict[str, Any] = {}
-        if opts.backend in ("docker", "auto"):
-            kwargs = {
-                "image": opts.image,
-                "pool_size": opts.pool_size,
-                "defaults": self.limits,
-                "mode": opts.docker_mode,
-                "warm": opts.warm,
-            }
-        if opts.backend == "subprocess":
-            kwargs = {"allow_unsafe": opts.allow_unsafe}
         try:
-            self.backend = get_backend(opts.backend, **kwargs)
-        except SandboxUnavailable as exc:
+            self.backend = get_backend(
+                opts.backend,
+                opts.backend_options,
+                preference=opts.backend_preference,
+                limits=self.limits,
+                allow_unsafe=opts.allow_unsafe,
+            )
+        except SandboxError as exc:
             raise ConfigError(f"code verifier: {exc}") from None
         # a limit asked for explicitly must be one the backend enforces
         limitations = getattr(self.backend, "limitations", lambda: [])()

@@ -432,7 +432,7 @@ def test_set_up_errors_exit_2(tmp_path, monkeypatch):
     from sandboxes.docker_backend import docker_unavailable_reason
 
     if docker_unavailable_reason() is None:
-        result = run("code.backend=docker", "code.image=nope:latest")
+        result = run("code.backend=docker", 'code.backend_options={"docker": {"image": "nope:latest"}}')
         assert result.exit_code == 2 and "grpo sandbox build" in result.output, result.output
 
 

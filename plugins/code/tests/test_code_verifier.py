@@ -208,7 +208,7 @@ def test_cpp_stdio(backend_options):
 def test_docker_exec_mode_scores_the_same(docker_available):
     rows = [row(ADD, ASSERT_TESTS), row(ADD_WRONG, ASSERT_TESTS), row(STDIO_PROGRAM, STDIO_TESTS)]
     session = score(rows, {"backend": "docker"})
-    exec_mode = score(rows, {"backend": "docker", "docker_mode": "exec"})
+    exec_mode = score(rows, {"backend": "docker", "backend_options": {"docker": {"mode": "exec"}}})
     assert [s.value for s in session] == [s.value for s in exec_mode] == [1.0, 0.5, pytest.approx(2 / 3)]
 
 
