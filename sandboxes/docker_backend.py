@@ -324,6 +324,18 @@ class DockerPool:
             ) from None
         except docker.errors.APIError as exc:
             raise SandboxError(f"docker: {exc}") from exc
+        runtime = self.hardening.runtime
+        if runtime:
+            try:
+                runtimes = sorted((self.client.info() or {}).get("Runtimes") or {})
+            except docker.errors.APIError as exc:
+                raise SandboxError(f"docker: {exc}") from exc
+            if runtime not in runtimes:
+                raise SandboxUnavailable(
+                    f"docker runtime {runtime!r} is not installed in this Docker engine (it has: "
+                    f"{', '.join(runtimes) or 'none'}); set backend_options.docker.runtime to one of "
+                    "them or leave it unset"
+                )
 
     # -- containers ----------------------------------------------------------------------------
     def _create(self) -> _Container:

@@ -206,6 +206,12 @@ class BwrapBackend(SandboxBackend):
             raise SandboxUnavailable(why)
         if cgroups not in ("auto", "require", "off"):
             raise SandboxUnavailable(f"bwrap: cgroups must be auto, require or off, got {cgroups!r}")
+        found = os.access(python, os.X_OK) if "/" in python else shutil.which(python) is not None
+        if not found:
+            raise SandboxUnavailable(
+                f"bwrap: the interpreter {python!r} is not found on this machine; set "
+                "backend_options.bwrap.python to an installed one (e.g. python3)"
+            )
         self.python = python
         self.extra_ro_binds = extra_ro_binds
         self._uids: queue.SimpleQueue[int] = queue.SimpleQueue()

@@ -73,12 +73,17 @@ def check(
     """Run probes inside the sandbox and print a pass/fail table; exit 1 when any fails."""
     from sandboxes import SandboxError, SandboxUnavailable, get_backend
     from sandboxes.check import run_probes
+    from sandboxes.choose import backend_classes
 
     with user_errors():
         try:
+            # the docker settings apply whenever docker is registered: `auto` or `grpo-core:docker`
+            # may choose it too
             options = {"docker": {"image": image, "mode": docker_mode, "warm": False}}
+            if "docker" not in backend_classes():
+                options = {}
             # checking an unsafe backend is allowed: its probes then show what it does not contain
-            sandbox = get_backend(backend, options if backend == "docker" else None, allow_unsafe=True)
+            sandbox = get_backend(backend, options or None, allow_unsafe=True)
         except (SandboxUnavailable, SandboxError) as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None

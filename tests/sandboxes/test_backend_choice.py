@@ -203,3 +203,40 @@ def test_bwrap_gets_its_settings(monkeypatch):
     assert backend.cgroup_problem == "disabled (cgroups=off)"
     result = backend.run(Job(["python3", "-c", "print(6 * 7)"]))
     assert result.ok and result.stdout.strip() == "42", result
+
+
+def test_bwrap_refuses_an_interpreter_that_is_not_installed():
+    from sandboxes.local import BwrapBackend
+
+    if not BwrapBackend.available()[0]:
+        pytest.skip("bwrap is not installed")
+    for python in ("no-such-python", "/nonexistent/bin/python3"):
+        with pytest.raises(SandboxUnavailable, match=r"backend_options\.bwrap\.python"):
+            get_backend("bwrap", {"bwrap": {"python": python, "cgroups": "off"}})
+
+
+def test_docker_refuses_a_runtime_the_engine_does_not_have():
+    from sandboxes.docker_backend import docker_unavailable_reason
+
+    if docker_unavailable_reason():
+        pytest.skip("no Docker engine with the sandbox image")
+    with pytest.raises(SandboxUnavailable, match=r"runtime 'no-such-runtime' is not installed.*runc"):
+        get_backend("docker", {"docker": {"runtime": "no-such-runtime", "warm": False}})
+
+
+def test_the_code_verifier_checks_the_whole_choice_when_its_options_are_validated(monkeypatch):
+    """Before anything starts (`grpo train --check` included): an unsafe named backend without the
+    opt-in, an unused but wrong preference list, an unknown backend's settings."""
+    from grpo_reward_code.verifier import CodeOptions
+    from pydantic import ValidationError
+
+    monkeypatch.delenv(UNSAFE_ENV, raising=False)
+    with pytest.raises(ValidationError, match=r"backend: .subprocess. runs untrusted code.*allow_unsafe"):
+        CodeOptions.model_validate({"backend": "subprocess"})
+    assert CodeOptions.model_validate({"backend": "subprocess", "allow_unsafe": True}).backend == "subprocess"
+    monkeypatch.setenv(UNSAFE_ENV, "1")
+    assert CodeOptions.model_validate({"backend": "subprocess"}).backend == "subprocess"
+    with pytest.raises(ValidationError, match=r"backend_preference: unknown sandbox backend 'nosuch'"):
+        CodeOptions.model_validate({"backend": "bwrap", "backend_preference": ["nosuch", "docker"]})
+    with pytest.raises(ValidationError, match=r"backend_options\.docker\.imag"):
+        CodeOptions.model_validate({"backend": "bwrap", "backend_options": {"docker": {"imag": "x"}}})

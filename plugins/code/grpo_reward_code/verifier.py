@@ -98,21 +98,32 @@ class CodeOptions(VerifierOptions):
     def _check_backend(self) -> CodeOptions:
         """Against the plugin registry, before anything starts: the backend (or the preference
         list) is registered and each backend's settings are valid for it."""
+        from grpo_core.errors import AmbiguousNameError
         from sandboxes import SandboxError
-        from sandboxes.choose import check_options, check_preference, resolve
+        from sandboxes.base import UNSAFE_ENV
+        from sandboxes.choose import check_options, check_preference, resolve, unsafe_allowed
 
         try:
-            if self.backend == "auto":
+            # a preference list given with a named backend is checked too, so a typo never waits
+            if self.backend == "auto" or "backend_preference" in self.model_fields_set:
                 try:
                     check_preference(self.backend_preference)
-                except SandboxError as exc:
+                except (SandboxError, AmbiguousNameError) as exc:
                     raise SandboxError(f"backend_preference: {exc}") from None
-            else:
+            if self.backend != "auto":
                 try:
-                    resolve(self.backend)
-                except SandboxError as exc:
+                    chosen = resolve(self.backend)
+                except (SandboxError, AmbiguousNameError) as exc:
                     raise SandboxError(f"backend: {exc}") from None
-            check_options(self.backend_options)
+                if not chosen.safe and not unsafe_allowed(self.allow_unsafe):
+                    raise SandboxError(
+                        f"backend: {self.backend!r} runs untrusted code without any isolation; it needs "
+                        f"allow_unsafe=true (or {UNSAFE_ENV}=1)"
+                    )
+            try:
+                check_options(self.backend_options)
+            except AmbiguousNameError as exc:
+                raise SandboxError(f"backend_options: {exc}") from None
         except SandboxError as exc:
             raise PydanticCustomError("sandbox_backend", "{message}", {"message": str(exc)}) from None
         return self

@@ -8,6 +8,7 @@ import pytest
 
 from grpo_core import Score, Status
 from grpo_core.engine import Engine
+from grpo_core.errors import ConfigError
 from grpo_core.plugins import get_registry
 from sandboxes import Result, SandboxBackend
 
@@ -181,8 +182,10 @@ def test_no_backend_is_a_clear_config_error(monkeypatch):
     (auto,) = score([row(ADD, ASSERT_TESTS)], {"backend": "auto"})
     assert auto.status is Status.ERROR and "ConfigError" in auto.details["error"]
     assert "no safe sandbox backend" in auto.details["error"]
-    (unsafe,) = score([row(ADD, ASSERT_TESTS)], {"backend": "subprocess"})
-    assert unsafe.status is Status.ERROR and "opt in" in unsafe.details["error"]
+    # an unsafe backend named without the opt-in is refused earlier, when the options are validated
+    monkeypatch.delenv("GRPO_SANDBOX_ALLOW_UNSAFE", raising=False)
+    with pytest.raises(ConfigError, match="backend: 'subprocess' runs untrusted code without any isolation"):
+        score([row(ADD, ASSERT_TESTS)], {"backend": "subprocess"})
 
 
 CPP_SUM = (
