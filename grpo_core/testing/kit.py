@@ -110,12 +110,8 @@ class Kit:
     @staticmethod
     def score_direct(verifier: Verifier, row: Mapping[str, Any]) -> Score:
         """Score in this process (no timeout): what a worker process does, exceptions as errors."""
-        sample = Sample(row)
         try:
-            if verifier.isolation is Isolation.ASYNC:
-                result = asyncio.run(verifier.ascore(sample))
-            else:
-                result = verifier.score(sample)
+            result = _raw_score(verifier, Sample(row))
         except Exception as exc:
             return Score.error(f"{type(exc).__name__}: {exc}")
         return to_score(result)
@@ -223,12 +219,8 @@ class Kit:
         """Results are Scores, floats or None; values finite and in range; details JSON-able."""
         verifier = self.build()
         for row in self._base_rows():
-            sample = Sample(row)
             try:
-                if verifier.isolation is Isolation.ASYNC:
-                    raw = asyncio.run(verifier.ascore(sample))
-                else:
-                    raw = verifier.score(sample)
+                raw = _raw_score(verifier, Sample(row))
             except Exception as exc:
                 raise ConformanceError("score_contract", f"{_short(row)} raised {exc!r}") from None
             if isinstance(raw, float) and not math.isfinite(raw):
@@ -401,3 +393,10 @@ class Kit:
     def check_all(self) -> None:
         for name in self.CHECKS:
             getattr(self, f"check_{name}")()
+
+
+def _raw_score(verifier: Verifier, sample: Sample) -> Any:
+    """The verifier's own return value for one sample, in this process (async verifiers awaited)."""
+    if verifier.isolation is Isolation.ASYNC:
+        return asyncio.run(verifier.ascore(sample))
+    return verifier.score(sample)

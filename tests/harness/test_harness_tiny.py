@@ -60,21 +60,6 @@ def test_saved_tokenizer_reloads_identically_through_auto_tokenizer(tiny):
     assert reloaded.decode(reloaded("1234", add_special_tokens=False)["input_ids"]) == "1234"
 
 
-def test_saved_model_generates_the_same_tokens(tiny):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def test_saved_model_generates_the_same_tokens(tiny, assert_same_model):
     tokenizer, model, path, rows = tiny
-    reloaded_tok = AutoTokenizer.from_pretrained(path)
-    reloaded = AutoModelForCausalLM.from_pretrained(path)
-    texts = [
-        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False) for r in rows
-    ]
-    outputs = []
-    for tok, mdl in ((tokenizer, model), (reloaded_tok, reloaded)):
-        encoded = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        mdl.eval()
-        with torch.no_grad():
-            out = mdl.generate(**encoded, do_sample=False, max_new_tokens=6, pad_token_id=tok.pad_token_id)
-        outputs.append((out.tolist(), tok.batch_decode(out, skip_special_tokens=True)))
-    assert outputs[0] == outputs[1]
+    assert_same_model(model, tokenizer, path, rows, max_new_tokens=6)

@@ -53,7 +53,7 @@ class KeepModel(TrainerCallback):
 
 @pytest.mark.timeout(2400)  # the whole demo, twice; minutes on a quiet machine, more under load
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_embedded_demo_learns_the_task(tmp_path, seed):
+def test_the_embedded_demo_learns_the_task(tmp_path, seed, assert_same_model):
     """`grpo train` with no config, on two seeds: the held-out pass@1 is earned by RL.
 
     Before RL (``init/``, after the cold start) the answers are guesses; after RL the held-out
@@ -85,25 +85,6 @@ def test_the_embedded_demo_learns_the_task(tmp_path, seed):
     assert again["pass_at_k"] == after["pass_at_k"] and again["reward_means"] == after["reward_means"]
     # The saved final/ is the trained model: same ids, same greedy generations as in memory.
     assert_same_model(keep.model, keep.tokenizer, run_dir / "final", prepared.eval_rows[:16])
-
-
-def assert_same_model(model, tokenizer, path, rows):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    reloaded_tok = AutoTokenizer.from_pretrained(path)
-    reloaded = AutoModelForCausalLM.from_pretrained(path)
-    texts = [
-        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False) for r in rows
-    ]
-    outputs = []
-    for tok, mdl in ((tokenizer, model), (reloaded_tok, reloaded)):
-        encoded = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(mdl.device)
-        mdl.eval()
-        with torch.no_grad():
-            out = mdl.generate(**encoded, do_sample=False, max_new_tokens=12, pad_token_id=tok.pad_token_id)
-        outputs.append((out.tolist(), tok.batch_decode(out, skip_special_tokens=True)))
-    assert outputs[0] == outputs[1]
 
 
 @pytest.mark.timeout(1200)
