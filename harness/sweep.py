@@ -4,7 +4,7 @@
 is ``grpo train CONFIG --set ...`` in its own process, named after its values, under
 ``runs/<sweep name>/``; ``--parallel N`` runs up to N at once, each with its own devices
 (:mod:`harness.sweep_devices`). Each run's whole output goes to ``train.log`` in its run dir. The
-summary compares final reward, reward std, entropy, KL, grad norm and (with ``--eval``) held-out
+summary compares final reward, reward std, zero-std groups, entropy, KL, grad norm and (with ``--eval``) held-out
 pass@1 across runs: a table, ``sweep_summary.json`` and ``sweep_rewards.png``.
 """
 
@@ -333,6 +333,9 @@ def run_entry(run: SweepRun, outcome: RunOutcome | None) -> dict[str, Any]:
         "mean_entropy": _mean(rows, "entropy"),
         "mean_kl": _mean(rows, "kl") if kl_applies else None,
         "mean_grad_norm": _mean(rows, "grad_norm"),
+        # share of groups whose completions all earned the same reward (no GRPO signal): how
+        # diverse the groups are, which reward std alone does not show (it follows accuracy)
+        "mean_zero_std_frac": _mean(rows, "frac_reward_zero_std"),
         "eval_pass_at_1": None,
         "eval_reward_means": None,
     }

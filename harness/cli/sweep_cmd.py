@@ -16,6 +16,7 @@ COLUMNS = (
     ("steps", "steps"),
     ("final reward", "final_reward"),
     ("reward std", "final_reward_std"),
+    ("zero-std groups", "mean_zero_std_frac"),
     ("entropy", "final_entropy"),
     ("kl", "final_kl"),
     ("grad norm", "final_grad_norm"),

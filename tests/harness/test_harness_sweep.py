@@ -139,6 +139,7 @@ def test_parallel_sweep_logs_each_run_evaluates_and_names_a_failure(tmp_path):
     assert good["exit_code"] == 0 and good["steps"] == 3 and good["error"] is None
     assert good["final_reward"] is not None and good["final_entropy"] is not None
     assert good["final_grad_norm"] is not None
+    assert 0.0 <= good["mean_zero_std_frac"] <= 1.0  # TRL's frac_reward_zero_std, averaged
     assert good["kl"].startswith("n/a") and good["final_kl"] is None  # beta = 0
     assert 0.0 <= good["eval_pass_at_1"] <= 1.0 and set(good["eval_reward_means"]) == {"math", "format"}
     assert "grpo train" in (tmp_path / good["run_dir"] / "train.log").read_text()
@@ -147,7 +148,7 @@ def test_parallel_sweep_logs_each_run_evaluates_and_names_a_failure(tmp_path):
     plan_file = (root / "sweep_plan.yaml").read_text()
     assert "OMP_NUM_THREADS" in plan_file  # two CPU slots share the cores
     assert (root / "sweep_rewards.png").read_bytes()[:4] == b"\x89PNG"
-    assert "eval pass@1" in proc.stdout
+    assert "eval pass@1" in proc.stdout and "zero-std groups" in proc.stdout
 
 
 def _train_children(proc: psutil.Process) -> list[psutil.Process]:
@@ -171,6 +172,9 @@ def test_ctrl_c_stops_every_parallel_run(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a shell runs background jobs with SIGINT ignored, and Python keeps an inherited "ignore":
+        # give the sweep the default a terminal's Ctrl-C meets, however the tests were started
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     parent = psutil.Process(sweep.pid)
     deadline = time.monotonic() + 300

@@ -1,4 +1,5 @@
-"""The seeds' experiment, short: a larger beta keeps KL lower, a higher temperature raises entropy.
+"""The seeds' experiment, short: a larger beta keeps KL lower; a higher temperature raises entropy
+and leaves fewer groups without any GRPO signal (all completions scored alike).
 
 Two real sweeps of the embedded demo (2 runs each, 2 at a time). The contrasts are wide (beta 0.01
 vs 0.5 at the demo's learning rate, temperature 0.5 vs 1.5) so that they hold on every seed and machine;
@@ -32,7 +33,7 @@ def _sweep(tmp_path, name: str, grid: str, *sets: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_larger_beta_keeps_kl_lower_and_higher_temperature_raises_entropy(tmp_path, seed):
+def test_larger_beta_keeps_kl_lower_and_higher_temperature_diversifies_groups(tmp_path, seed):
     low_beta, high_beta = _sweep(
         tmp_path,
         "beta",
@@ -45,3 +46,6 @@ def test_larger_beta_keeps_kl_lower_and_higher_temperature_raises_entropy(tmp_pa
         tmp_path, "temperature", "trainer.temperature=0.5,1.5", f"seed={seed}", "trainer.max_steps=6"
     )
     assert hot["mean_entropy"] > cold["mean_entropy"], (cold, hot)
+    # more diverse groups: at T 0.5 a quarter to 70% of the groups had one reward for all 8
+    # completions, at T 1.5 at most 5% (seeds 0-4, measured before this assertion was written)
+    assert hot["mean_zero_std_frac"] < cold["mean_zero_std_frac"], (cold, hot)
