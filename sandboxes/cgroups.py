@@ -67,6 +67,22 @@ class JobCgroup:
                         out["cpu.nr_throttled"] = int(value)
         return out
 
+    def job_start(self) -> dict[str, int]:
+        """Before a job in a reused cgroup (a warm sandbox): reset the peak-memory counters where
+        the kernel allows it and return the counters :meth:`job_stats` subtracts."""
+        for d in self.dirs:
+            for name in ("memory.max_usage_in_bytes", "memory.memsw.max_usage_in_bytes", "memory.peak"):
+                with contextlib.suppress(OSError), open(os.path.join(d, name), "w") as handle:
+                    handle.write("0")
+        return self.stats()
+
+    def job_stats(self, before: dict[str, int]) -> dict[str, int]:
+        """:meth:`stats` of one job in a reused cgroup: the throttling since ``before``."""
+        out = self.stats()
+        if "cpu.nr_throttled" in out:
+            out["cpu.nr_throttled"] -= before.get("cpu.nr_throttled", 0)
+        return out
+
     def destroy(self) -> None:
         """Kill every process left in the job's cgroups, then remove them."""
         for _ in range(200):

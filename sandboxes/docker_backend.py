@@ -54,6 +54,7 @@ from sandboxes.protocol import (
     max_reply_bytes,
     new_nonce,
     result_end,
+    reusable_after,
     runner_command,
 )
 
@@ -429,6 +430,11 @@ class DockerPool:
         def one() -> None:
             try:
                 container = self._create()
+                if self.mode == "session":
+                    # start the runner now, so the first job does not wait for its interpreter
+                    # (a failure here is retried by that job, which opens the session itself)
+                    with contextlib.suppress(Exception):
+                        container.raw_session, container.session = self._open_stream(container, serve=True)
                 if background and self._closed:
                     self._remove(container)
                     return
@@ -542,17 +548,7 @@ class DockerPool:
         if state == "overflow":
             return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False, True
         result, raw = decode_result(out, err, backend, elapsed, nonce)
-        healthy = (
-            state == "done"
-            and result.error is None
-            and not result.timed_out
-            and not raw.get("leftover_processes")
-            and not raw.get("ipc_leftovers")  # IPC objects the runner could not remove
-            and raw.get("workroot_ok", True)  # the next job can make its directory
-            and not raw.get("cleanup_failed")  # e.g. a tree the runner could not remove
-            and not raw.get("zygote_lost")  # a program killed or stopped the runner's zygote
-            and (raw.get("work_free_fraction") or 0.0) > 0.5
-        )
+        healthy = reusable_after(state, result, raw)
         # only a runner reply that says so counts as "not started" (a vanished runner may have run it)
         started = raw.get("program_started") is not False
         if result.error is not None:

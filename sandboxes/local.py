@@ -2,12 +2,15 @@
 
 ``bwrap``: network, PID, IPC, UTS and user namespaces; the host's ``/usr`` read-only; size-capped
 tmpfs ``/work``, ``/tmp`` and ``/dev/shm`` (the rest of ``/dev`` read-only); no host ``/etc``, ``/home``
-or environment; a seccomp filter so no process of the job can ptrace another (PID 1 included); rlimits
-for CPU time, file size and open files. Each job runs in its own cgroup (:mod:`sandboxes.cgroups`, v1
-or v2): memory of all its processes together (no swap), a pids cap and a CPU quota. Where cgroups
-cannot be made (no root, no delegation) :meth:`BwrapBackend.limitations` says what is not enforced
-(memory is then only a per-process address-space limit, no CPU quota) and callers can refuse to run.
-Run as root, each concurrent job gets its own unprivileged host uid.
+or environment; a seccomp filter so no process of the job can ptrace another (PID 1 included) or use
+the kernel keyrings; rlimits for CPU time, file size and open files. Each sandbox has its own cgroup
+(:mod:`sandboxes.cgroups`, v1 or v2): memory of all its processes together (no swap), a pids cap and
+a CPU quota. Where cgroups cannot be made (no root, no delegation) :meth:`BwrapBackend.limitations`
+says what is not enforced (memory is then only a per-process address-space limit, no CPU quota) and
+callers can refuse to run. Run as root, each sandbox gets its own unprivileged host uid.
+
+Mode ``session`` (default) keeps warm sandboxes that run one job at a time, scrubbed between jobs
+(:mod:`sandboxes.bwrap_pool`); mode ``fresh`` starts a new sandbox for every job.
 
 ``subprocess``: no isolation at all (a plain child process in a temp dir, rlimits only). It refuses to
 run unless ``GRPO_SANDBOX_ALLOW_UNSAFE=1`` is set or it is built with ``allow_unsafe=True``.
@@ -15,6 +18,7 @@ run unless ``GRPO_SANDBOX_ALLOW_UNSAFE=1`` is set or it is built with ``allow_un
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import queue
@@ -24,15 +28,18 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
 from sandboxes import cgroups as cgroup_mod
 from sandboxes import seccomp
 from sandboxes.base import (
     UNSAFE_ENV,
     BackendOptions,
+    ConcurrencyLimit,
     Job,
     Limits,
     Result,
@@ -40,6 +47,7 @@ from sandboxes.base import (
     SandboxError,
     SandboxUnavailable,
 )
+from sandboxes.bwrap_pool import KILLED, BwrapPool
 from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
@@ -51,8 +59,6 @@ from sandboxes.protocol import (
 
 #: host uids handed to concurrent bwrap jobs when running as root (one per job in flight)
 UID_BASE = 231000
-#: exit statuses of a runner killed by a signal (directly, or as reported by bwrap)
-KILLED = {-9, -15, 128 + 9, 128 + 15}
 #: size caps of the job's writable file systems (MiB), as in the Docker backend
 WORK_TMPFS_MB = 128
 TMP_TMPFS_MB = 64
@@ -134,6 +140,35 @@ def _run_runner(
     return result, raw
 
 
+@dataclass
+class Launch:
+    """How to start one bwrap sandbox, and what it holds until :meth:`release`: its cgroup, its
+    host uid (as root) and the read end of the seccomp filter's pipe."""
+
+    argv: list[str]
+    popen: dict[str, object]
+    group: cgroup_mod.JobCgroup | None = None
+    uid: int | None = None
+    seccomp_fd: int | None = None
+    uids: queue.SimpleQueue[int] | None = field(default=None, repr=False)
+
+    def started(self) -> None:
+        """bwrap has read its filter by now (it is its own copy): our end can go."""
+        if self.seccomp_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.seccomp_fd)
+            self.seccomp_fd = None
+
+    def release(self) -> None:
+        self.started()
+        if self.group is not None:
+            self.group.destroy()
+            self.group = None
+        if self.uid is not None and self.uids is not None:
+            self.uids.put(self.uid)
+            self.uid = None
+
+
 _PROBE: tuple[bool, str] | None = None
 
 
@@ -176,6 +211,13 @@ class BwrapOptions(BackendOptions):
     )
     extra_ro_binds: tuple[str, ...] = Field((), description="host paths also mounted read-only")
     python: str = Field("python3", min_length=1, description="the interpreter the runner starts with")
+    mode: Literal["session", "fresh"] = Field(
+        "session",
+        description="session: warm sandboxes run job after job, scrubbed between jobs (fast); "
+        "fresh: a new sandbox (namespaces, file systems, cgroup) for every job",
+    )
+    pool_size: PositiveInt | None = Field(None, description="warm sandboxes (default: process-wide cap)")
+    warm: bool = Field(True, description="session mode: start the sandboxes at set-up, in the background")
 
     @field_validator("extra_ro_binds")
     @classmethod
@@ -187,10 +229,25 @@ class BwrapOptions(BackendOptions):
 
 
 class BwrapBackend(SandboxBackend):
-    """bubblewrap namespaces + a per-job cgroup: the local backend for machines without Docker."""
+    """bubblewrap namespaces + a cgroup per sandbox: the local backend for machines without Docker.
+
+    ``session`` mode (default) keeps warm sandboxes that run job after job (:mod:`sandboxes.bwrap_pool`);
+    ``fresh`` mode starts a new sandbox for every job.
+    """
 
     name = "bwrap"
     Options: ClassVar[type[BackendOptions]] = BwrapOptions
+
+    @classmethod
+    def from_options(
+        cls,
+        options: BackendOptions | None = None,
+        *,
+        limits: Limits | None = None,
+        allow_unsafe: bool = False,
+    ) -> BwrapBackend:
+        """The warm pool is sized for ``limits`` (the caller's usual per-job limits) at set-up."""
+        return cls(**(options or BwrapOptions()).model_dump(), defaults=limits)
 
     def __init__(
         self,
@@ -198,14 +255,25 @@ class BwrapBackend(SandboxBackend):
         python: str = "python3",
         extra_ro_binds: tuple[str, ...] = (),
         cgroups: str = "auto",
+        mode: str = "session",
+        pool_size: int | None = None,
+        warm: bool = False,
+        defaults: Limits | None = None,
     ) -> None:
         """``cgroups``: ``auto`` (use them where possible), ``require`` (refuse to start without them)
-        or ``off``."""
+        or ``off``. ``mode``: ``session`` (warm sandboxes) or ``fresh`` (one per job)."""
         ok, why = self.available()
         if not ok:
             raise SandboxUnavailable(why)
         if cgroups not in ("auto", "require", "off"):
             raise SandboxUnavailable(f"bwrap: cgroups must be auto, require or off, got {cgroups!r}")
+        if mode not in ("session", "fresh"):
+            raise SandboxUnavailable(f"bwrap: mode must be 'session' or 'fresh', got {mode!r}")
+        self.mode = mode
+        self.pool_size = pool_size
+        self.defaults = defaults or Limits()
+        self._pools: dict[tuple[int, int, float], BwrapPool] = {}
+        self._pools_lock = threading.Lock()
         found = os.access(python, os.X_OK) if "/" in python else shutil.which(python) is not None
         if not found:
             raise SandboxUnavailable(
@@ -227,6 +295,11 @@ class BwrapBackend(SandboxBackend):
             raise SandboxUnavailable(
                 f"bwrap: per-job cgroups are required but unavailable: {self.cgroup_problem}"
             )
+        _BACKENDS.add(self)
+        if warm and mode == "session":
+            # in the background: sandboxes start while the caller gets ready; one that fails to
+            # start is retried (and reported) by the job that needs it
+            self.pool_for(self.defaults).warm(background=True)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -251,7 +324,7 @@ class BwrapBackend(SandboxBackend):
             out.append("processes of a job may ptrace each other (no seccomp filter for this architecture)")
         return out
 
-    def _argv(self, seccomp_fd: int | None) -> list[str]:
+    def _argv(self, seccomp_fd: int | None, serve: bool = False) -> list[str]:
         argv = [
             "bwrap",
             "--unshare-all",
@@ -300,7 +373,7 @@ class BwrapBackend(SandboxBackend):
         ]
         if seccomp_fd is not None:
             argv += ["--seccomp", str(seccomp_fd)]
-        return [*argv, "--", *runner_command(self.python)]
+        return [*argv, "--", *runner_command(self.python), *(["serve"] if serve else [])]
 
     def _take_uid(self) -> int:
         try:
@@ -310,12 +383,12 @@ class BwrapBackend(SandboxBackend):
                 self._next_uid += 1
                 return self._next_uid
 
-    def _run(self, job: Job) -> Result:
-        nonce = new_nonce()
+    def payload(self, job: Job, nonce: str) -> bytes:
+        """The job as the runner reads it, with the limits a missing cgroup leaves to rlimits."""
         rlimits: dict[str, int] = {}
         if self.cgroups is None:
             rlimits["RLIMIT_NPROC"] = job.limits.pids + 16
-        payload = encode_job(
+        return encode_job(
             job,
             nonce=nonce,
             workroot="/work",
@@ -324,41 +397,69 @@ class BwrapBackend(SandboxBackend):
             address_space_limit=self.cgroups is None,
             extra_rlimits=rlimits,
         )
+
+    def launch(self, limits: Limits, *, serve: bool = False) -> Launch:
+        """What starts one sandbox under ``limits``: its cgroup (memory, pids, CPU quota), its own
+        host uid as root, the seccomp filter; the caller starts it and later releases it."""
         # bwrap itself (PID 1 inside, readable through /proc/1/environ) gets no host environment either
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-        popen: dict[str, object] = {}
-        uid = self._take_uid() if os.geteuid() == 0 else None
-        group = None
-        read_fd = None
+        launch = Launch(argv=[], popen={}, uids=self._uids)
+        launch.uid = self._take_uid() if os.geteuid() == 0 else None
         try:
             if seccomp.supported():
                 program = seccomp.filter_program()
-                read_fd, write_fd = os.pipe()
+                launch.seccomp_fd, write_fd = os.pipe()
                 os.write(write_fd, program)
                 os.close(write_fd)
-                popen["pass_fds"] = (read_fd,)
-            argv = self._argv(read_fd)
+                launch.popen["pass_fds"] = (launch.seccomp_fd,)
+            argv = self._argv(launch.seccomp_fd, serve=serve)
             if self.cgroups is not None:
-                group = self.cgroups.create(job.limits.memory_mb, job.limits.pids, job.limits.cpus)
-                env["GRPO_CGROUP_PROCS"] = " ".join(group.procs_files)
-                if uid is not None:
-                    # join the cgroup as root, then drop to the job's uid before bwrap starts
+                launch.group = self.cgroups.create(limits.memory_mb, limits.pids, limits.cpus)
+                env["GRPO_CGROUP_PROCS"] = " ".join(launch.group.procs_files)
+                if launch.uid is not None:
+                    # join the cgroup as root, then drop to the sandbox's uid before bwrap starts
+                    uid = launch.uid
                     argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
                 argv = ["sh", "-c", cgroup_mod.join_script(), "sh", *argv]
-            elif uid is not None:
-                popen.update(user=uid, group=uid, extra_groups=[])
-            popen["env"] = env
-            result, _ = _run_runner(argv, payload, job, self.name, nonce, **popen)
-            if group is not None:
-                result.extra["cgroup"] = group.stats()
+            elif launch.uid is not None:
+                launch.popen.update(user=launch.uid, group=launch.uid, extra_groups=[])
+            launch.popen["env"] = env
+            launch.argv = argv
+        except BaseException:
+            launch.release()
+            raise
+        return launch
+
+    def pool_for(self, limits: Limits) -> BwrapPool:
+        """The warm sandboxes for this memory/pids/CPU limit (one pool per such set, made once)."""
+        key = (limits.memory_mb, limits.pids, limits.cpus)
+        with self._pools_lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = BwrapPool(self, limits, self.pool_size or ConcurrencyLimit.size())
+            return pool
+
+    def _run(self, job: Job) -> Result:
+        if self.mode == "session":
+            return self.pool_for(job.limits).run(job)
+        nonce = new_nonce()
+        launch = self.launch(job.limits)
+        try:
+            payload = self.payload(job, nonce)
+            result, _ = _run_runner(launch.argv, payload, job, self.name, nonce, **launch.popen)
+            if launch.group is not None:
+                result.extra["cgroup"] = launch.group.stats()
         finally:
-            if read_fd is not None:
-                os.close(read_fd)
-            if group is not None:
-                group.destroy()
-            if uid is not None:
-                self._uids.put(uid)
+            launch.release()
         return result
+
+    def close(self) -> None:
+        """Stop the warm sandboxes (also done at exit)."""
+        with self._pools_lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
 
 
 class SubprocessBackend(SandboxBackend):
@@ -397,3 +498,25 @@ class SubprocessBackend(SandboxBackend):
 
     def close(self) -> None:
         shutil.rmtree(self._root, ignore_errors=True)
+
+
+#: live bwrap backends, whose warm sandboxes are stopped at exit (they die with us anyway:
+#: ``--die-with-parent``; this also removes their cgroups)
+_BACKENDS: weakref.WeakSet[BwrapBackend] = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    for backend in list(_BACKENDS):
+        backend.close()
+
+
+def _forget_in_child() -> None:
+    """A forked child must not use (or stop) its parent's sandboxes."""
+    for backend in list(_BACKENDS):
+        backend._pools = {}
+        backend._pools_lock = threading.Lock()
+
+
+atexit.register(_close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

@@ -132,3 +132,23 @@ def decode_result(
     if raw.get("via_zygote"):
         result.extra["via_zygote"] = True
     return result, raw
+
+
+def reusable_after(state: str, result: Result, raw: dict[str, Any]) -> bool:
+    """May the sandbox (a warm session) take another job after this one?
+
+    Only when the runner answered in time and its clean-up left nothing behind: no process, no IPC
+    object, a usable work root, no file it could not remove, its zygote intact, the work tmpfs mostly
+    free. Anything else and the sandbox is discarded, so no job can leave state for the next.
+    """
+    return (
+        state == "done"
+        and result.error is None
+        and not result.timed_out
+        and not raw.get("leftover_processes")
+        and not raw.get("ipc_leftovers")
+        and raw.get("workroot_ok", True)
+        and not raw.get("cleanup_failed")
+        and not raw.get("zygote_lost")
+        and (raw.get("work_free_fraction") or 0.0) > 0.5
+    )

@@ -1,9 +1,12 @@
-"""A small seccomp filter for bubblewrap's ``--seccomp FD``: no process of a job may trace another.
+"""A small seccomp filter for bubblewrap's ``--seccomp FD``: no process of a job may trace another
+or use the kernel's keyrings.
 
 Without it a program could ``ptrace`` the sandbox's PID 1 (bwrap's init, same uid) and make it exit,
 turning its own wrong answer into an infrastructure error. The filter (classic BPF, built here so
 no libseccomp is needed) fails ``ptrace``, ``process_vm_readv/writev`` and ``pidfd_getfd`` with EPERM,
 and every syscall made through a foreign ABI (i386 or x32 on x86-64), which would bypass the numbers.
+``add_key``, ``request_key`` and ``keyctl`` fail too (as under Docker's default profile): a key left
+in the user or session keyring would outlive the job and reach the next one in the same sandbox.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import platform
 import struct
 
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-#: ptrace, process_vm_readv, process_vm_writev, pidfd_getfd
-BLOCKED = {"x86_64": (101, 310, 311, 438), "aarch64": (117, 270, 271, 438)}
+#: ptrace, process_vm_readv, process_vm_writev, pidfd_getfd, add_key, request_key, keyctl
+BLOCKED = {"x86_64": (101, 310, 311, 438, 248, 249, 250), "aarch64": (117, 270, 271, 438, 217, 218, 219)}
 X32_BIT = 0x40000000
 
 LD_W_ABS = 0x20

@@ -189,7 +189,14 @@ def test_builtin_settings_models_name_the_bad_key():
             "warm": True,
             "runtime": None,
         },
-        "bwrap": {"cgroups": "off", "extra_ro_binds": (), "python": "python3"},
+        "bwrap": {
+            "cgroups": "off",
+            "extra_ro_binds": (),
+            "python": "python3",
+            "mode": "session",
+            "pool_size": None,
+            "warm": True,
+        },
     }
 
 

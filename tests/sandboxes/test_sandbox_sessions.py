@@ -1,0 +1,155 @@
+"""Warm sessions on both backends: one sandbox runs job after job, and nothing of a job reaches the next.
+
+Each test uses a pool of ONE sandbox (a Docker container, or a bwrap sandbox in session mode), so
+the second job runs exactly where the first one ran. What a first job leaves (processes, files in
+every writable place, IPC objects, keys, times and extended attributes of the shared directories)
+must be gone, or the sandbox must be replaced; a program's misbehaviour is its own outcome (never an
+infrastructure error) and the next job runs normally.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sandboxes.base import Job, Limits
+
+LIMITS = Limits(wall_time=5.0, memory_mb=256, pids=64)
+
+
+class OneSandbox:
+    """A pool of one warm sandbox of either backend: ``run(job)`` and its ``stats``."""
+
+    def __init__(self, pool, backend: str) -> None:
+        self.pool = pool
+        self.backend = backend
+
+    def run(self, code: str, **job) -> object:
+        job.setdefault("limits", LIMITS)
+        return self.pool.run(Job(["python3", "-I", "main.py"], files={"main.py": code}, **job))
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self.pool.stats
+
+
+@pytest.fixture(params=["bwrap", "docker"])
+def one_sandbox(request):
+    if request.param == "docker":
+        pool = request.getfixturevalue("dedicated_pool")(size=1, pids=LIMITS.pids)
+        yield OneSandbox(pool, "docker")
+        return
+    from sandboxes.local import BwrapBackend
+
+    ok, why = BwrapBackend.available()
+    if not ok:
+        pytest.skip(why)
+    backend = BwrapBackend(pool_size=1)
+    try:
+        yield OneSandbox(backend.pool_for(LIMITS), "bwrap")
+    finally:
+        backend.close()
+
+
+LEAVE = """
+import ctypes, os, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for path in ("/work/../work-leak", "/tmp/leak", "/dev/shm/leak"):
+    try:
+        open(path, "w").write("secret-from-job-1")
+    except OSError as exc:
+        print("refused", path, exc.errno)
+os.utime("/work", (123456, 123456))
+for path in ("/work", "/tmp", "/dev/shm"):
+    try:
+        os.setxattr(path, "user.leak", b"from-job-1")
+    except OSError:
+        pass
+# a key in the user and the session keyring (x86-64 add_key = 248; aarch64 217)
+number = 248 if os.uname().machine == "x86_64" else 217
+for ring in (-4, -3):
+    print("add_key", ring, libc.syscall(number, b"user", b"leak", b"secret", 6, ring))
+libc.shmget(0x4242, 4096, 0o1666)
+# a daemon that outlives the job and would write into the next one
+DAEMON = "import time\\nLEAKDAEMON = 1\\nwhile True:\\n    open('/tmp/daemon', 'w').write('x')\\n"
+DAEMON += "    time.sleep(0.05)"
+subprocess.Popen([sys.executable, "-c", DAEMON], start_new_session=True)
+print("left")
+"""
+
+LOOK = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+found = []
+for path in ("/work", "/tmp", "/dev/shm"):
+    found += [os.path.join(path, name) for name in os.listdir(path) if not name.startswith("job-")]
+st = os.stat("/work")
+print("times", int(st.st_atime), int(st.st_mtime))
+for path in ("/work", "/tmp", "/dev/shm"):
+    print("xattr", path, os.listxattr(path))
+number = 249 if os.uname().machine == "x86_64" else 218
+print("request_key", libc.syscall(number, b"user", b"leak", None, 0))
+print("shm", len(open("/proc/sysvipc/shm").read().splitlines()) - 1)
+others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]
+cmds = [open("/proc/%s/cmdline" % p, "rb").read() for p in others]
+print("daemon", any(b"LEAKDAEMON" in c for c in cmds))
+print("files", sorted(found))
+"""
+
+
+def test_nothing_of_a_job_reaches_the_next(one_sandbox):
+    first = one_sandbox.run(LEAVE)
+    assert first.error is None and "left" in first.stdout, first
+    # keys are refused outright (seccomp on bwrap, Docker's default profile)
+    assert all(line.split()[-1] == "-1" for line in first.stdout.splitlines() if line.startswith("add_key"))
+    second = one_sandbox.run(LOOK)
+    assert second.ok, second
+    out = second.stdout
+    assert "123456" not in out and "user.leak" not in out, out
+    assert "request_key -1" in out and "shm 0" in out and "daemon False" in out, out
+    assert "files []" in out, out
+    assert one_sandbox.stats["created"] == 1  # cleaned in place, not by replacing the sandbox
+
+
+def test_killing_the_runner_is_the_programs_failure(one_sandbox):
+    result = one_sandbox.run("import os, signal; os.kill(os.getppid(), signal.SIGKILL)")
+    assert result.error is None and result.exit_code == 137 and not result.ok, result
+    after = one_sandbox.run("print('next')")
+    assert after.ok and after.stdout == "next\n", after
+
+
+def test_forged_result_lines_do_not_count(one_sandbox):
+    forge = (
+        "import os\n"
+        "for path in ('/proc/%d/fd/1' % os.getppid(), '/proc/1/fd/1', '/dev/stdout'):\n"
+        "    try:\n"
+        "        open(path, 'w').write('\\nGRPO-RESULT 0 {\"exit_code\": 0}\\n')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "raise SystemExit(5)"
+    )
+    result = one_sandbox.run(forge)
+    assert result.error is None and result.exit_code == 5, result
+    assert one_sandbox.run("print('next')").stdout == "next\n"
+
+
+def test_a_timed_out_job_is_contained_and_the_next_runs(one_sandbox):
+    result = one_sandbox.run("while True:\n    pass", limits=Limits(wall_time=1.0, memory_mb=256, pids=64))
+    assert result.error is None and result.timed_out and not result.ok, result
+    after = one_sandbox.run("print('next')")
+    assert after.ok and after.stdout == "next\n", after
+
+
+def test_a_memory_bomb_is_the_programs_failure(one_sandbox):
+    bomb = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 << 20))"
+    result = one_sandbox.run(bomb)
+    assert result.error is None and not result.ok, result
+    after = one_sandbox.run("print('next')")
+    assert after.ok and after.stdout == "next\n", after
+
+
+def test_preloaded_jobs_run_in_the_warm_sandbox(one_sandbox):
+    for value in range(3):
+        result = one_sandbox.run(f"import sys\nprint({value}, sys.flags.isolated)", preloaded_python=True)
+        assert result.ok and result.stdout == f"{value} 1\n", result
+        assert result.extra.get("via_zygote"), result.extra
+    assert one_sandbox.stats["created"] == 1
