@@ -4,8 +4,8 @@
 is ``grpo train CONFIG --set ...`` in its own process, named after its values, under
 ``runs/<sweep name>/``; ``--parallel N`` runs up to N at once, each with its own devices
 (:mod:`harness.sweep_devices`). Each run's whole output goes to ``train.log`` in its run dir. The
-summary compares final reward, reward std, zero-std groups, entropy, KL, grad norm and (with ``--eval``) held-out
-pass@1 across runs: a table, ``sweep_summary.json`` and ``sweep_rewards.png``.
+summary compares final reward, reward std, zero-std groups, entropy, KL, grad norm and (with
+``--eval``) held-out pass@1 across runs: a table, ``sweep_summary.json`` and ``sweep_rewards.png``.
 """
 
 from __future__ import annotations
