@@ -135,6 +135,63 @@ def _nondumpable():
         pass
 
 
+#: signals a job may send the runner or the zygote (same uid) whose default action would end them;
+#: both ignore these, and every job gets the defaults back (SIGKILL and SIGSTOP cannot be ignored:
+#: a killed runner is the program's doing, a stopped one runs into the host's deadline)
+_KEEP_DEFAULT = {"SIGKILL", "SIGSTOP", "SIGCHLD", "SIGCONT", "SIGWINCH", "SIGURG"}
+
+
+def _catchable():
+    for number in range(1, signal.NSIG):
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"SIGRT{number}"  # real-time signals: terminate by default
+        if name not in _KEEP_DEFAULT:
+            yield number
+
+
+def _ignore_signals():
+    for number in _catchable():
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            signal.signal(number, signal.SIG_IGN)
+
+
+def _default_signals():
+    """A job starts with the signal dispositions of a fresh ``python3`` (an ignored signal would
+    survive even an exec)."""
+    for number in _catchable():
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            signal.signal(number, signal.SIG_DFL)
+
+
+def _process_state(pid):
+    """What another process of the same uid can change on ``pid`` and every job forked from it would
+    inherit: resource limits, scheduling policy and priority, nice value, CPU affinity."""
+    state = {}
+    for name in sorted(n for n in dir(resource) if n.startswith("RLIMIT_")):
+        with contextlib.suppress(OSError, ValueError):
+            state[name] = resource.prlimit(pid, getattr(resource, name))
+    for key, read in (
+        ("sched_policy", lambda: os.sched_getscheduler(pid)),
+        ("sched_priority", lambda: os.sched_getparam(pid).sched_priority),
+        ("nice", lambda: os.getpriority(os.PRIO_PROCESS, pid)),
+        ("affinity", lambda: sorted(os.sched_getaffinity(pid))),
+    ):
+        with contextlib.suppress(OSError):
+            state[key] = read()
+    return state
+
+
+def _tampered(baseline):
+    """Which of the runner's and the zygote's own settings differ from their start (empty: none)."""
+    changed = []
+    for who, (pid, before) in baseline.items():
+        after = _process_state(pid)
+        changed += [f"{who} {key}" for key in before if after.get(key) != before[key]]
+    return changed
+
+
 def _emit(result, nonce):
     data = ("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode()
     view = memoryview(data)
@@ -246,8 +303,7 @@ def _apply_rlimits(limits):
             handle.write("1000")
     except OSError:
         pass
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    _default_signals()
 
 
 def _zygote_main(sock):
@@ -316,6 +372,7 @@ def _become_job(spec, fds, compiled_code=None):
         _apply_rlimits(spec["rlimits"])
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as a fresh interpreter sets them
             signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.environ.clear()
         os.environ.update(spec["env"])
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
@@ -672,11 +729,15 @@ def _clean(result, work, kill_all, proc):
 def main(argv):
     """One job, or (``serve``) a session: jobs one after another until stdin closes."""
     _nondumpable()
+    _ignore_signals()
     serve = "serve" in argv
     try:
         _zygote["current"] = Zygote()  # now, before any job has been read
     except Exception:
         _zygote["current"] = None
+    baseline = {"runner": (os.getpid(), _process_state(os.getpid()))}
+    if _zygote["current"] is not None:
+        baseline["zygote"] = (_zygote["current"].pid, _process_state(_zygote["current"].pid))
     while True:
         try:
             job = _read_payload()
@@ -693,6 +754,13 @@ def main(argv):
             result = run_one(job)
         except Exception as exc:  # an infrastructure failure of the runner itself
             result = {"error": f"runner: {type(exc).__name__}: {exc}", "program_started": _state["started"]}
+        if serve and zygote is not None and not zygote.healthy():
+            baseline.pop("zygote", None)  # gone: reported as zygote_lost, nothing left to compare
+        # a job (same uid) may have changed the runner's or the zygote's limits, scheduling or
+        # affinity; every later job would inherit them, so this sandbox must not take another
+        changed = _tampered(baseline) if serve else []
+        if changed:
+            result["runner_tampered"] = changed[:20]
         result["runner_cpu"] = round(sum(os.times()[:2]) - cpu[0], 4)
         result["zygote_cpu"] = round((_cpu_of(zygote.pid) if zygote else 0.0) - cpu[1], 4)
         _emit(result, nonce)

@@ -36,8 +36,15 @@ from sandboxes.protocol import (
 if TYPE_CHECKING:
     from sandboxes.local import BwrapBackend, Launch
 
-#: exit statuses of a runner killed by a signal (directly, or as reported by bwrap)
-KILLED = {-9, -15, 128 + 9, 128 + 15}
+
+def killed_by_signal(code: int | None) -> bool:
+    """The runner died of a signal (``-N``, or ``128+N`` as bwrap reports its child's death).
+
+    The runner ignores every signal it can, so only SIGKILL can end it, and while a job runs only a
+    process of the job (same uid) or the kernel's OOM killer (the job's memory) sends one: either
+    way the program's doing. The host's own kill on a deadline is told apart by the caller.
+    """
+    return code is not None and (code < 0 or 128 < code <= 128 + 64)
 
 
 class _Sandbox:
@@ -62,6 +69,10 @@ class _Sandbox:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             with contextlib.suppress(Exception):
                 stream.close()  # type: ignore[union-attr]
+        if self.proc.poll() is None:
+            # still not gone: its uid must not go to a new sandbox while it may run (the cgroup
+            # is still destroyed, which kills what is left in it)
+            self.launch.uid = None
         self.launch.release()
 
 
@@ -234,7 +245,7 @@ class BwrapPool:
         if state == "eof" and result.error is not None and result.error.startswith("sandbox runner gave no"):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 sandbox.proc.wait(timeout=2)
-            if sandbox.proc.returncode in KILLED:
+            if killed_by_signal(sandbox.proc.returncode):
                 # the runner was killed mid-job, and not by us: the program did it (it runs as the
                 # same uid inside), a program outcome as under Docker and in fresh sandboxes
                 result = Result(

@@ -47,7 +47,7 @@ from sandboxes.base import (
     SandboxError,
     SandboxUnavailable,
 )
-from sandboxes.bwrap_pool import KILLED, BwrapPool
+from sandboxes.bwrap_pool import BwrapPool, killed_by_signal
 from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
@@ -129,7 +129,7 @@ def _run_runner(
         )
     result, raw = decode_result(bytes(out), bytes(err), backend, elapsed, nonce)
     code = proc.returncode
-    if result.error and result.error.startswith("sandbox runner gave no result") and code in KILLED:
+    if result.error and result.error.startswith("sandbox runner gave no result") and killed_by_signal(code):
         # The runner was killed mid-job, and not by us: the program did it (it runs as the same user).
         return (
             Result(exit_code=137, signal=9, stderr="the program killed the sandbox runner", backend=backend),
@@ -346,6 +346,9 @@ class BwrapBackend(SandboxBackend):
             str(SHM_TMPFS_MB << 20),
             "--tmpfs",
             "/dev/shm",
+            # its own mqueue mount: the runner can list and remove the job's POSIX message queues
+            "--mqueue",
+            "/dev/mqueue",
             "--remount-ro",
             "/dev",
             "--size",

@@ -138,8 +138,9 @@ def reusable_after(state: str, result: Result, raw: dict[str, Any]) -> bool:
     """May the sandbox (a warm session) take another job after this one?
 
     Only when the runner answered in time and its clean-up left nothing behind: no process, no IPC
-    object, a usable work root, no file it could not remove, its zygote intact, the work tmpfs mostly
-    free. Anything else and the sandbox is discarded, so no job can leave state for the next.
+    object, a usable work root, no file it could not remove, its zygote intact, its own and the
+    zygote's limits, scheduling and affinity as they started, the work tmpfs mostly free. Anything
+    else and the sandbox is discarded, so no job can leave state for the next.
     """
     return (
         state == "done"
@@ -150,5 +151,6 @@ def reusable_after(state: str, result: Result, raw: dict[str, Any]) -> bool:
         and raw.get("workroot_ok", True)
         and not raw.get("cleanup_failed")
         and not raw.get("zygote_lost")
+        and not raw.get("runner_tampered")
         and (raw.get("work_free_fraction") or 0.0) > 0.5
     )

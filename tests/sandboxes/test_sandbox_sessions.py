@@ -69,6 +69,8 @@ number = 248 if os.uname().machine == "x86_64" else 217
 for ring in (-4, -3):
     print("add_key", ring, libc.syscall(number, b"user", b"leak", b"secret", 6, ring))
 libc.shmget(0x4242, 4096, 0o1666)
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+print("mq_open", rt.mq_open(b"/leak", os.O_CREAT | os.O_RDWR, 0o600, None))
 # a daemon that outlives the job and would write into the next one
 DAEMON = "import time\\nLEAKDAEMON = 1\\nwhile True:\\n    open('/tmp/daemon', 'w').write('x')\\n"
 DAEMON += "    time.sleep(0.05)"
@@ -89,6 +91,8 @@ for path in ("/work", "/tmp", "/dev/shm"):
 number = 249 if os.uname().machine == "x86_64" else 218
 print("request_key", libc.syscall(number, b"user", b"leak", None, 0))
 print("shm", len(open("/proc/sysvipc/shm").read().splitlines()) - 1)
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+print("mq_reopen", rt.mq_open(b"/leak", os.O_RDONLY))
 others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]
 cmds = [open("/proc/%s/cmdline" % p, "rb").read() for p in others]
 print("daemon", any(b"LEAKDAEMON" in c for c in cmds))
@@ -105,7 +109,9 @@ def test_nothing_of_a_job_reaches_the_next(one_sandbox):
     assert second.ok, second
     out = second.stdout
     assert "123456" not in out and "user.leak" not in out, out
+    assert "mq_open -1" not in first.stdout, first.stdout  # the queue was made ...
     assert "request_key -1" in out and "shm 0" in out and "daemon False" in out, out
+    assert "mq_reopen -1" in out, out  # ... and is gone
     assert "files []" in out, out
     assert one_sandbox.stats["created"] == 1  # cleaned in place, not by replacing the sandbox
 
@@ -152,4 +158,93 @@ def test_preloaded_jobs_run_in_the_warm_sandbox(one_sandbox):
         result = one_sandbox.run(f"import sys\nprint({value}, sys.flags.isolated)", preloaded_python=True)
         assert result.ok and result.stdout == f"{value} 1\n", result
         assert result.extra.get("via_zygote"), result.extra
+    assert one_sandbox.stats["created"] == 1
+
+
+# The runner and the zygote run as the job's uid: a job can signal them and change their limits,
+# scheduling and CPU affinity, which every later job forked from them would inherit.
+FIND_PARENTS = """
+import os, sys
+# the runner and its zygote share one command line: that of this job's parent (either of them)
+def cmdline(pid):
+    return open("/proc/%d/cmdline" % pid, "rb").read()
+parent = cmdline(os.getppid())
+found = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+runner, zygote = sorted(p for p in found if cmdline(p) == parent)[:2]
+"""
+
+TAMPER = (
+    FIND_PARENTS
+    + """
+import resource
+for pid in (runner, zygote):
+    for limit, value in ((resource.RLIMIT_AS, 200 << 20), (resource.RLIMIT_NOFILE, 64)):
+        try:
+            resource.prlimit(pid, limit, (value, value))
+            print("prlimit", pid, "ok")
+        except OSError as exc:
+            print("prlimit", pid, "refused", exc.errno)
+    for change in (
+        lambda: os.setpriority(os.PRIO_PROCESS, pid, 19),
+        lambda: os.sched_setaffinity(pid, {min(os.sched_getaffinity(0))}),
+        lambda: os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0)),
+    ):
+        try:
+            change()
+        except OSError:
+            pass
+print("tampered")
+"""
+)
+
+STATE = """
+import os, resource
+print(resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_NOFILE)[1] > 64,
+      os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0))
+"""
+
+
+@pytest.mark.parametrize("preloaded", [True, False])
+def test_a_job_that_changes_the_runners_limits_or_scheduling_gets_no_successor(one_sandbox, preloaded):
+    before = one_sandbox.run(STATE, preloaded_python=preloaded)
+    assert before.ok, before
+    tamper = one_sandbox.run(TAMPER, preloaded_python=preloaded)
+    assert tamper.error is None and "tampered" in tamper.stdout, tamper
+    assert "prlimit" in tamper.stdout and " ok" in tamper.stdout  # the attack itself works ...
+    after = one_sandbox.run(STATE, preloaded_python=preloaded)
+    assert after.ok and after.stdout == before.stdout, (before.stdout, after.stdout)
+    assert one_sandbox.stats["created"] == 2  # ... so the sandbox it ran in was replaced
+
+
+SIGNALS = (
+    FIND_PARENTS
+    + """
+import signal
+for pid in (runner, zygote):
+    for name in ("SIGUSR1", "SIGUSR2", "SIGINT", "SIGTERM", "SIGHUP", "SIGALRM", "SIGQUIT", "SIGSEGV"):
+        try:
+            os.kill(pid, getattr(signal, name))
+        except OSError:
+            pass
+    os.kill(pid, signal.SIGRTMIN + 3)
+import time
+time.sleep(0.3)
+print("wrong answer")
+raise SystemExit(1)
+"""
+)
+
+
+@pytest.mark.parametrize("preloaded", [True, False])
+def test_signalling_the_runner_or_the_zygote_is_not_an_infrastructure_error(one_sandbox, preloaded):
+    result = one_sandbox.run(SIGNALS, preloaded_python=preloaded)
+    assert result.error is None and result.exit_code == 1 and "wrong answer" in result.stdout, result
+    handler = "import signal\nprint(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    after = one_sandbox.run(handler)
+    assert after.ok and after.stdout == "True\n", after  # jobs get a fresh interpreter's handlers
+    after = one_sandbox.run(
+        "import signal\nprint(all(signal.getsignal(s) == signal.SIG_DFL for s in (10, 12, 14, 15)))",
+        preloaded_python=True,
+    )
+    assert after.ok and after.stdout == "True\n", after
     assert one_sandbox.stats["created"] == 1
