@@ -198,6 +198,8 @@ class SandboxBackend:
     safe: ClassVar[bool] = True
     #: the settings this backend takes (the code verifier's ``backend_options.<name>``)
     Options: ClassVar[type[BackendOptions]] = BackendOptions
+    #: True: its constructor takes ``defaults=`` (the caller's usual limits) to start warm sandboxes
+    sized_by_limits: ClassVar[bool] = False
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -231,10 +233,14 @@ class SandboxBackend:
         limits: Limits | None = None,
         allow_unsafe: bool = False,
     ) -> SandboxBackend:
-        """Build the backend from its validated settings. ``limits``: the caller's usual per-job
-        limits, for backends that size resources up front; ``allow_unsafe``: the caller opted into
-        an unisolated backend. The default passes the settings as keyword arguments."""
-        return cls(**(options or cls.Options()).model_dump())
+        """Build the backend from its validated settings, passed as keyword arguments, plus
+        ``defaults=limits`` (the caller's usual per-job limits) for backends that size resources up
+        front (:attr:`sized_by_limits`). ``allow_unsafe``: the caller opted into an unisolated
+        backend; a backend that is not :attr:`safe` overrides this method to take it."""
+        kwargs = (options or cls.Options()).model_dump()
+        if cls.sized_by_limits:
+            kwargs["defaults"] = limits
+        return cls(**kwargs)
 
     def run(self, job: Job) -> Result:
         with ConcurrencyLimit.semaphore():

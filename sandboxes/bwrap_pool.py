@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import selectors
 import subprocess
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -32,6 +30,7 @@ from sandboxes.protocol import (
     result_end,
     reusable_after,
 )
+from sandboxes.warm_pool import WarmPool
 
 if TYPE_CHECKING:
     from sandboxes.local import BwrapBackend, Launch
@@ -45,6 +44,22 @@ def killed_by_signal(code: int | None) -> bool:
     way the program's doing. The host's own kill on a deadline is told apart by the caller.
     """
     return code is not None and (code < 0 or 128 < code <= 128 + 64)
+
+
+def start_runner(argv: list[str], popen: dict[str, object], backend: str) -> subprocess.Popen:
+    """Start a sandbox's runner with pipes for the job and the reply, in its own session."""
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+            **popen,  # type: ignore[arg-type]
+        )
+    except OSError as exc:
+        raise SandboxError(f"{backend}: cannot start {argv[0]}: {exc}") from exc
 
 
 class _Sandbox:
@@ -62,8 +77,11 @@ class _Sandbox:
         return self.proc.poll() is None
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            os.killpg(self.proc.pid, 9)
+        # only while it is not reaped: a reaped pid (and process group id) can belong to another
+        # process by now, e.g. a new sandbox (pids wrap quickly where pid_max is 32768)
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, 9)
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
@@ -76,7 +94,7 @@ class _Sandbox:
         self.launch.release()
 
 
-class BwrapPool:
+class BwrapPool(WarmPool[_Sandbox]):
     """Warm sandboxes of one set of cgroup limits (memory, pids, cpus) of one :class:`BwrapBackend`."""
 
     def __init__(
@@ -88,142 +106,31 @@ class BwrapPool:
         max_jobs: int = 1000,
         max_age: float = 3600.0,
     ) -> None:
+        super().__init__(size, max_jobs=max_jobs, max_age=max_age)
         self.backend = backend
         self.limits = limits
-        self.size = max(1, size)
-        self.max_jobs = max_jobs
-        self.max_age = max_age
-        self._idle: queue.LifoQueue[_Sandbox] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(self.size)
-        self._all: set[_Sandbox] = set()
-        self._all_lock = threading.Lock()
-        self._closed = False
-        self._warming = 0
-        self._warming_lock = threading.Lock()
-        self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0, "retried": 0}
 
-    # -- sandboxes -----------------------------------------------------------------------------
     def _start(self) -> _Sandbox:
         launch = self.backend.launch(self.limits, serve=True)
         try:
-            proc = subprocess.Popen(
-                launch.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                close_fds=True,
-                **launch.popen,  # type: ignore[arg-type]
-            )
-        except OSError as exc:
+            proc = start_runner(launch.argv, launch.popen, self.backend.name)
+        except SandboxError:
             launch.release()
-            raise SandboxError(f"bwrap: cannot start {launch.argv[0]}: {exc}") from exc
+            raise
         launch.started()
-        sandbox = _Sandbox(launch, proc)
-        with self._all_lock:
-            self._all.add(sandbox)
-        self.stats["created"] += 1
-        return sandbox
+        return _Sandbox(launch, proc)
 
-    def _discard(self, sandbox: _Sandbox) -> None:
-        with self._all_lock:
-            self._all.discard(sandbox)
+    def _stop(self, sandbox: _Sandbox) -> None:
         sandbox.kill()
 
-    def _acquire(self, fresh: bool = False) -> _Sandbox:
-        self._slots.acquire()  # at most `size` jobs hold a sandbox
-        try:
-            if fresh:
-                return self._start()
-            while True:
-                try:
-                    sandbox = self._idle.get_nowait()
-                except queue.Empty:
-                    if self._warming <= 0:
-                        return self._start()
-                    try:
-                        sandbox = self._idle.get(timeout=0.02)
-                    except queue.Empty:
-                        continue
-                if sandbox.alive() and time.monotonic() - sandbox.created < self.max_age:
-                    return sandbox
-                self.stats["recycled"] += 1
-                self._discard(sandbox)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def _release(self, sandbox: _Sandbox, reusable: bool) -> None:
-        try:
-            if reusable and not self._closed and sandbox.jobs < self.max_jobs:
-                self._idle.put(sandbox)
-            else:
-                self.stats["recycled"] += 1
-                self._discard(sandbox)
-        finally:
-            self._slots.release()
-
-    def warm(self, count: int | None = None, background: bool = False) -> None:
-        """Start sandboxes ahead of the first jobs; ``background``: return at once (jobs arriving
-        meanwhile wait for these instead of starting more)."""
-        missing = max(0, min(self.size, count or self.size) - self._idle.qsize())
-        errors: list[BaseException] = []
-        with self._warming_lock:
-            self._warming += missing
-
-        def one() -> None:
-            try:
-                sandbox = self._start()
-                if self._closed:
-                    self._discard(sandbox)
-                else:
-                    self._idle.put(sandbox)
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                with self._warming_lock:
-                    self._warming -= 1
-
-        threads = [threading.Thread(target=one, daemon=True) for _ in range(missing)]
-        for thread in threads:
-            thread.start()
-        if background:
-            return
-        for thread in threads:
-            thread.join()
-        if errors and len(errors) == missing:
-            raise errors[0]
+    def _usable(self, sandbox: _Sandbox) -> bool:
+        return sandbox.alive() and super()._usable(sandbox)
 
     def close(self) -> None:
-        self._closed = True
-        with self._all_lock:
-            sandboxes = list(self._all)
-            self._all.clear()
-        for sandbox in sandboxes:
+        for sandbox in self._take_all():
             sandbox.kill()
 
-    # -- jobs ----------------------------------------------------------------------------------
-    def run(self, job: Job) -> Result:
-        result, started = self._run_on(self._acquire(), job)
-        if result.error is not None and not started:
-            # it failed before the program started (a sandbox a previous job left unusable): not
-            # the program's doing, so one more try on a fresh sandbox
-            self.stats["retried"] += 1
-            result, _ = self._run_on(self._acquire(fresh=True), job)
-        return result
-
-    def _run_on(self, sandbox: _Sandbox, job: Job) -> tuple[Result, bool]:
-        reusable = False
-        started = True
-        try:
-            result, reusable, started = self._exec(sandbox, job)
-            return result, started
-        finally:
-            sandbox.jobs += 1
-            self.stats["jobs"] += 1
-            self._release(sandbox, reusable)
-
-    def _exec(self, sandbox: _Sandbox, job: Job) -> tuple[Result, bool, bool]:
+    def _exec(self, sandbox: _Sandbox, job: Job, backend: str = "") -> tuple[Result, bool, bool]:
         """One job over the sandbox's session: (result, reusable, program may have started)."""
         name = self.backend.name
         began = time.monotonic()

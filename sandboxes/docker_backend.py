@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import queue
 import socket
 import struct
 import threading
@@ -57,6 +56,7 @@ from sandboxes.protocol import (
     reusable_after,
     runner_command,
 )
+from sandboxes.warm_pool import WarmPool
 
 LABEL = "org.grpo.sandbox"
 LABEL_OWNER = "org.grpo.sandbox.owner"
@@ -254,7 +254,7 @@ class _Container:
         self.session = self.raw_session = None
 
 
-class DockerPool:
+class DockerPool(WarmPool[_Container]):
     """Warm containers of one :class:`Hardening`; shared by every caller in the process."""
 
     _pools: dict[tuple[str, Hardening, str], DockerPool] = {}
@@ -273,20 +273,10 @@ class DockerPool:
     ) -> None:
         if mode not in ("session", "exec"):
             raise ValueError(f"mode must be 'session' or 'exec', got {mode!r}")
+        super().__init__(size, max_jobs=max_jobs, max_age=max_age)
         self.mode = mode
         self.client = client
         self.hardening = hardening
-        self.size = max(1, size)
-        self.max_jobs = max_jobs
-        self.max_age = max_age
-        self._idle: queue.LifoQueue[_Container] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(self.size)
-        self._all: dict[str, _Container] = {}
-        self._all_lock = threading.Lock()
-        self._closed = False
-        self._warming = 0  # containers being started by warm(): jobs wait for them, not create more
-        self._warming_lock = threading.Lock()
-        self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0, "retried": 0}
         self._check_image()
 
     # -- sharing -------------------------------------------------------------------------------
@@ -339,7 +329,7 @@ class DockerPool:
                 )
 
     # -- containers ----------------------------------------------------------------------------
-    def _create(self) -> _Container:
+    def _start(self) -> _Container:
         api = self.client.api
         expires = time.time() + self.max_age + 60
         host_config = api.create_host_config(**self.hardening.host_config_kwargs())
@@ -362,15 +352,15 @@ class DockerPool:
         except Exception as exc:
             raise SandboxError(f"could not start a sandbox container: {type(exc).__name__}: {exc}") from exc
         container = _Container(cid)
-        with self._all_lock:
-            self._all[cid] = container
-        self.stats["created"] += 1
+        if self.mode == "session":
+            # start the runner now, so the first job does not wait for its interpreter (a failure
+            # here is retried by that job, which opens the session itself)
+            with contextlib.suppress(Exception):
+                container.raw_session, container.session = self._open_stream(container, serve=True)
         return container
 
-    def _remove(self, container: _Container, *, background: bool = True) -> None:
+    def _stop(self, container: _Container, *, background: bool = True) -> None:
         container.close_session()
-        with self._all_lock:
-            self._all.pop(container.id, None)
 
         def kill() -> None:
             with contextlib.suppress(Exception):
@@ -381,94 +371,13 @@ class DockerPool:
         else:
             kill()
 
-    def _acquire(self, fresh: bool = False) -> _Container:
-        self._slots.acquire()  # back-pressure: at most `size` jobs hold a container
-        try:
-            if fresh:
-                return self._create()
-            while True:
-                try:
-                    container = self._idle.get_nowait()
-                except queue.Empty:
-                    if self._warming <= 0:
-                        return self._create()
-                    try:
-                        container = self._idle.get(timeout=0.05)
-                    except queue.Empty:
-                        continue
-                if time.monotonic() - container.created < self.max_age:
-                    return container
-                self.stats["recycled"] += 1
-                self._remove(container)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def _release(self, container: _Container, healthy: bool) -> None:
-        try:
-            if healthy and not self._closed and container.jobs < self.max_jobs:
-                self._idle.put(container)
-            else:
-                self.stats["recycled"] += 1
-                self._remove(container)
-        finally:
-            self._slots.release()
-
-    def warm(self, count: int | None = None, background: bool = False) -> None:
-        """Start containers ahead of the first jobs (in parallel).
-
-        ``background``: return at once; each container joins the pool when it is up, and jobs that
-        arrive meanwhile wait for those instead of starting more.
-        """
-        count = min(self.size, count or self.size)
-        missing = max(0, count - self._idle.qsize())
-        made: list[_Container] = []
-        errors: list[BaseException] = []
-        with self._warming_lock:
-            self._warming += missing
-
-        def one() -> None:
-            try:
-                container = self._create()
-                if self.mode == "session":
-                    # start the runner now, so the first job does not wait for its interpreter
-                    # (a failure here is retried by that job, which opens the session itself)
-                    with contextlib.suppress(Exception):
-                        container.raw_session, container.session = self._open_stream(container, serve=True)
-                if background and self._closed:
-                    self._remove(container)
-                    return
-                made.append(container)
-                if background:
-                    self._idle.put(container)
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                with self._warming_lock:
-                    self._warming -= 1
-
-        threads = [threading.Thread(target=one, daemon=True) for _ in range(missing)]
-        for thread in threads:
-            thread.start()
-        if background:
-            return
-        for thread in threads:
-            thread.join()
-        for container in made:
-            self._idle.put(container)
-        if errors and not made:
-            raise errors[0]
-
     def container_ids(self) -> list[str]:
-        with self._all_lock:
-            return list(self._all)
+        return [container.id for container in self.sandboxes()]
 
     def close(self) -> None:
-        self._closed = True
-        with self._all_lock:
-            containers = list(self._all.values())
         threads = [
-            threading.Thread(target=self._remove, args=(c,), kwargs={"background": False}) for c in containers
+            threading.Thread(target=self._stop, args=(c,), kwargs={"background": False})
+            for c in self._take_all()
         ]
         for thread in threads:
             thread.start()
@@ -476,25 +385,6 @@ class DockerPool:
             thread.join(30)
 
     # -- jobs ----------------------------------------------------------------------------------
-    def run(self, job: Job, backend: str = "docker") -> Result:
-        result, started = self._run_on(self._acquire(), job, backend)
-        if result.error is not None and not started:
-            # It failed before the program started (e.g. a container a previous job left unusable):
-            # not the program's doing, so it gets one more try, on a fresh container.
-            self.stats["retried"] += 1
-            result, _ = self._run_on(self._acquire(fresh=True), job, backend)
-        return result
-
-    def _run_on(self, container: _Container, job: Job, backend: str) -> tuple[Result, bool]:
-        healthy = started = False
-        try:
-            result, healthy, started = self._exec(container, job, backend)
-            return result, started
-        finally:
-            container.jobs += 1
-            self.stats["jobs"] += 1
-            self._release(container, healthy)
-
     def _open_stream(self, container: _Container, serve: bool) -> tuple[Any, Any]:
         api = self.client.api
         exec_id = api.exec_create(
@@ -515,6 +405,7 @@ class DockerPool:
 
         Returns (result, healthy, started): ``started`` is whether the program may have started.
         """
+        backend = backend or "docker"
         started = time.monotonic()
         nonce = new_nonce()
         payload = encode_job(job, nonce=nonce, workroot=WORKROOT, kill_all=True)
@@ -625,17 +516,7 @@ class DockerBackend(SandboxBackend):
 
     name = "docker"
     Options: ClassVar[type[BackendOptions]] = DockerOptions
-
-    @classmethod
-    def from_options(
-        cls,
-        options: BackendOptions | None = None,
-        *,
-        limits: Limits | None = None,
-        allow_unsafe: bool = False,
-    ) -> DockerBackend:
-        """The pool is sized for ``limits`` (the caller's usual per-job limits) at set-up."""
-        return cls(**(options or DockerOptions()).model_dump(), defaults=limits)
+    sized_by_limits = True
 
     def __init__(
         self,

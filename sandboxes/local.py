@@ -44,10 +44,9 @@ from sandboxes.base import (
     Limits,
     Result,
     SandboxBackend,
-    SandboxError,
     SandboxUnavailable,
 )
-from sandboxes.bwrap_pool import BwrapPool, killed_by_signal
+from sandboxes.bwrap_pool import BwrapPool, killed_by_signal, start_runner
 from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
@@ -57,8 +56,11 @@ from sandboxes.protocol import (
     runner_command,
 )
 
-#: host uids handed to concurrent bwrap jobs when running as root (one per job in flight)
+#: host uids handed to bwrap sandboxes when running as root (one per live sandbox, process-wide)
 UID_BASE = 231000
+_FREE_UIDS: queue.SimpleQueue[int] = queue.SimpleQueue()
+_UID_LOCK = threading.Lock()
+_NEXT_UID = [UID_BASE]
 #: size caps of the job's writable file systems (MiB), as in the Docker backend
 WORK_TMPFS_MB = 128
 TMP_TMPFS_MB = 64
@@ -70,18 +72,7 @@ def _run_runner(
 ) -> tuple[Result, dict[str, object]]:
     """Start the runner, send the job, read its reply with a cap and a host-side deadline."""
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-            **popen,  # type: ignore[arg-type]
-        )
-    except OSError as exc:
-        raise SandboxError(f"{backend}: cannot start {argv[0]}: {exc}") from exc
+    proc = start_runner(argv, popen, backend)
     cap = max_reply_bytes(job)
     out = bytearray()
     err = bytearray()
@@ -237,17 +228,7 @@ class BwrapBackend(SandboxBackend):
 
     name = "bwrap"
     Options: ClassVar[type[BackendOptions]] = BwrapOptions
-
-    @classmethod
-    def from_options(
-        cls,
-        options: BackendOptions | None = None,
-        *,
-        limits: Limits | None = None,
-        allow_unsafe: bool = False,
-    ) -> BwrapBackend:
-        """The warm pool is sized for ``limits`` (the caller's usual per-job limits) at set-up."""
-        return cls(**(options or BwrapOptions()).model_dump(), defaults=limits)
+    sized_by_limits = True
 
     def __init__(
         self,
@@ -282,9 +263,6 @@ class BwrapBackend(SandboxBackend):
             )
         self.python = python
         self.extra_ro_binds = extra_ro_binds
-        self._uids: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._next_uid = UID_BASE
-        self._uid_lock = threading.Lock()
         self.cgroups: cgroup_mod.Cgroups | None = None
         self.cgroup_problem = "disabled (cgroups=off)"
         if cgroups != "off":
@@ -378,13 +356,15 @@ class BwrapBackend(SandboxBackend):
             argv += ["--seccomp", str(seccomp_fd)]
         return [*argv, "--", *runner_command(self.python), *(["serve"] if serve else [])]
 
-    def _take_uid(self) -> int:
+    @staticmethod
+    def _take_uid() -> int:
+        """A host uid no live sandbox of this process has (backends share one allocator)."""
         try:
-            return self._uids.get_nowait()
+            return _FREE_UIDS.get_nowait()
         except queue.Empty:
-            with self._uid_lock:
-                self._next_uid += 1
-                return self._next_uid
+            with _UID_LOCK:
+                _NEXT_UID[0] += 1
+                return _NEXT_UID[0]
 
     def payload(self, job: Job, nonce: str) -> bytes:
         """The job as the runner reads it, with the limits a missing cgroup leaves to rlimits."""
@@ -406,7 +386,7 @@ class BwrapBackend(SandboxBackend):
         host uid as root, the seccomp filter; the caller starts it and later releases it."""
         # bwrap itself (PID 1 inside, readable through /proc/1/environ) gets no host environment either
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-        launch = Launch(argv=[], popen={}, uids=self._uids)
+        launch = Launch(argv=[], popen={}, uids=_FREE_UIDS)
         launch.uid = self._take_uid() if os.geteuid() == 0 else None
         try:
             if seccomp.supported():
