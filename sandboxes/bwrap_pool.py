@@ -14,10 +14,12 @@ per-job rlimits, wall time and output caps travel with each job.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import selectors
 import subprocess
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -60,6 +62,32 @@ def start_runner(argv: list[str], popen: dict[str, object], backend: str) -> sub
         )
     except OSError as exc:
         raise SandboxError(f"{backend}: cannot start {argv[0]}: {exc}") from exc
+
+
+# bwrap --die-with-parent sets a parent-death signal, and Linux sends it when the *thread* that
+# started the sandbox ends, not the process: a warm sandbox started from a short-lived thread would
+# be killed (mid-job, even) when that thread returns. Every warm sandbox is started from this one
+# thread, which lives as long as the process.
+_launcher: list[concurrent.futures.ThreadPoolExecutor] = []
+_launcher_lock = threading.Lock()
+
+
+def start_warm_runner(argv: list[str], popen: dict[str, object], backend: str) -> subprocess.Popen:
+    """:func:`start_runner` on the process-long launcher thread."""
+    with _launcher_lock:
+        if not _launcher:
+            _launcher.append(
+                concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpo-bwrap")
+            )
+        launcher = _launcher[0]
+    return launcher.submit(start_runner, argv, popen, backend).result()
+
+
+def forget_launcher() -> None:
+    """In a forked child: the parent's launcher thread does not exist here."""
+    global _launcher_lock
+    _launcher.clear()
+    _launcher_lock = threading.Lock()
 
 
 class _Sandbox:
@@ -113,7 +141,7 @@ class BwrapPool(WarmPool[_Sandbox]):
     def _start(self) -> _Sandbox:
         launch = self.backend.launch(self.limits, serve=True)
         try:
-            proc = start_runner(launch.argv, launch.popen, self.backend.name)
+            proc = start_warm_runner(launch.argv, launch.popen, self.backend.name)
         except SandboxError:
             launch.release()
             raise

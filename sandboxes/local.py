@@ -46,7 +46,7 @@ from sandboxes.base import (
     SandboxBackend,
     SandboxUnavailable,
 )
-from sandboxes.bwrap_pool import BwrapPool, killed_by_signal, start_runner
+from sandboxes.bwrap_pool import BwrapPool, forget_launcher, killed_by_signal, start_runner
 from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
@@ -495,6 +495,7 @@ def _close_all() -> None:
 
 def _forget_in_child() -> None:
     """A forked child must not use (or stop) its parent's sandboxes."""
+    forget_launcher()
     for backend in list(_BACKENDS):
         backend._pools = {}
         backend._pools_lock = threading.Lock()

@@ -248,3 +248,29 @@ def test_signalling_the_runner_or_the_zygote_is_not_an_infrastructure_error(one_
     )
     assert after.ok and after.stdout == "True\n", after
     assert one_sandbox.stats["created"] == 1
+
+
+def test_warm_bwrap_sandboxes_outlive_the_threads_that_started_them():
+    """bwrap's parent-death signal follows the *thread* that started it: warm sandboxes started by
+    short-lived warm-up threads must not die when those threads end (they did, mid-job at times)."""
+    import threading
+    import time
+
+    from sandboxes.local import BwrapBackend
+
+    ok, why = BwrapBackend.available()
+    if not ok:
+        pytest.skip(why)
+    backend = BwrapBackend(pool_size=2, cgroups="off")
+    try:
+        pool = backend.pool_for(LIMITS)
+        starter = threading.Thread(target=pool.warm)
+        starter.start()
+        starter.join()
+        time.sleep(0.5)
+        assert all(sandbox.alive() for sandbox in pool.sandboxes()), pool.stats
+        results = [pool.run(Job(["python3", "-c", "print(1)"], limits=LIMITS)) for _ in range(4)]
+        assert all(r.ok for r in results), results
+        assert pool.stats["created"] == 2 and pool.stats["recycled"] == 0, pool.stats
+    finally:
+        backend.close()
