@@ -177,10 +177,22 @@ def _process_state(pid):
         ("sched_priority", lambda: os.sched_getparam(pid).sched_priority),
         ("nice", lambda: os.getpriority(os.PRIO_PROCESS, pid)),
         ("affinity", lambda: sorted(os.sched_getaffinity(pid))),
+        ("ioprio", lambda: _ioprio(pid)),
     ):
         with contextlib.suppress(OSError):
             state[key] = read()
     return state
+
+
+#: ioprio_get's syscall number (no Python API); IOPRIO_WHO_PROCESS = 1
+_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
+
+
+def _ioprio(pid):
+    number = _IOPRIO_GET.get(os.uname().machine)
+    if number is None:
+        return None
+    return _libc().syscall(number, 1, pid)
 
 
 def _tampered(baseline):
