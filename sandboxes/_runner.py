@@ -178,6 +178,7 @@ def _process_state(pid):
         ("nice", lambda: os.getpriority(os.PRIO_PROCESS, pid)),
         ("affinity", lambda: sorted(os.sched_getaffinity(pid))),
         ("ioprio", lambda: _ioprio(pid)),
+        ("sched_attr", lambda: _sched_attr(pid)),
     ):
         with contextlib.suppress(OSError):
             state[key] = read()
@@ -186,6 +187,20 @@ def _process_state(pid):
 
 #: ioprio_get's syscall number (no Python API); IOPRIO_WHO_PROCESS = 1
 _IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
+#: sched_getattr's: the whole scheduling attribute (runtime, deadline, period, utilization clamps)
+_SCHED_GETATTR = {"x86_64": 315, "aarch64": 275}
+
+
+def _sched_attr(pid):
+    import ctypes
+
+    number = _SCHED_GETATTR.get(os.uname().machine)
+    if number is None:
+        return None
+    buffer = ctypes.create_string_buffer(56)  # struct sched_attr, version 1
+    if _libc().syscall(number, pid, buffer, 56, 0) != 0:
+        return None
+    return buffer.raw
 
 
 def _ioprio(pid):

@@ -98,6 +98,8 @@ class _Sandbox:
         self.proc = proc
         self.created = time.monotonic()
         self.jobs = 0
+        self.busy = False  # a job's thread is reading its pipes
+        self.closing = False  # killed by the pool's close(), not by anything of the job
         for stream in (proc.stdout, proc.stderr):
             os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
 
@@ -105,6 +107,7 @@ class _Sandbox:
         return self.proc.poll() is None
 
     def kill(self) -> None:
+        self.closing = True
         # only while it is not reaped: a reaped pid (and process group id) can belong to another
         # process by now, e.g. a new sandbox (pids wrap quickly where pid_max is 32768)
         if self.proc.poll() is None:
@@ -112,9 +115,10 @@ class _Sandbox:
                 os.killpg(self.proc.pid, 9)
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            with contextlib.suppress(Exception):
-                stream.close()  # type: ignore[union-attr]
+        if not self.busy:  # a job's thread closes them itself: closed under its select, it would hang
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                with contextlib.suppress(Exception):
+                    stream.close()  # type: ignore[union-attr]
         if self.proc.poll() is None:
             # still not gone: its uid must not go to a new sandbox while it may run (the cgroup
             # is still destroyed, which kills what is left in it)
@@ -167,8 +171,14 @@ class BwrapPool(WarmPool[_Sandbox]):
         group = sandbox.launch.group
         before = group.job_start() if group is not None else {}
         deadline = began + job.limits.wall_time + RUNNER_GRACE
-        out, err, state = self._converse(sandbox, payload, deadline, max_reply_bytes(job), nonce)
+        sandbox.busy = True
+        try:
+            out, err, state = self._converse(sandbox, payload, deadline, max_reply_bytes(job), nonce)
+        finally:
+            sandbox.busy = False
         elapsed = time.monotonic() - began
+        if sandbox.closing:  # the pool was closed under the job: the host's doing, never the program's
+            return Result.failure("the sandbox pool was closed while the job ran", name, elapsed), False, True
         if state == "timeout":
             self.stats["host_kills"] += 1
             return Result(exit_code=137, signal=9, timed_out=True, elapsed=elapsed, backend=name), False, True

@@ -39,6 +39,7 @@ class WarmPool(Generic[S]):
         self._closed = False
         self._warming = 0  # sandboxes being started by warm(): jobs wait for them, not start more
         self._warming_lock = threading.Lock()
+        self._busy = 0  # sandboxes held by jobs
         self.stats = {"created": 0, "recycled": 0, "jobs": 0, "host_kills": 0, "retried": 0}
 
     # -- what a subclass provides ------------------------------------------------------------
@@ -85,27 +86,35 @@ class WarmPool(Generic[S]):
     def _acquire(self, fresh: bool = False) -> S:
         self._slots.acquire()
         try:
-            if fresh:
-                return self._new()
-            while True:
-                try:
-                    sandbox = self._idle.get_nowait()
-                except queue.Empty:
-                    if self._warming <= 0:
-                        return self._new()
-                    try:
-                        sandbox = self._idle.get(timeout=0.02)
-                    except queue.Empty:
-                        continue
-                if self._usable(sandbox):
-                    return sandbox
-                self.stats["recycled"] += 1
-                self._discard(sandbox)
+            sandbox = self._take(fresh)
         except BaseException:
             self._slots.release()
             raise
+        with self._warming_lock:
+            self._busy += 1
+        return sandbox
+
+    def _take(self, fresh: bool) -> S:
+        if fresh:
+            return self._new()
+        while True:
+            try:
+                sandbox = self._idle.get_nowait()
+            except queue.Empty:
+                if self._warming <= 0:
+                    return self._new()
+                try:
+                    sandbox = self._idle.get(timeout=0.02)
+                except queue.Empty:
+                    continue
+            if self._usable(sandbox):
+                return sandbox
+            self.stats["recycled"] += 1
+            self._discard(sandbox)
 
     def _release(self, sandbox: S, reusable: bool) -> None:
+        with self._warming_lock:
+            self._busy -= 1
         try:
             if reusable and not self._closed and sandbox.jobs < self.max_jobs:
                 self._idle.put(sandbox)
@@ -118,9 +127,10 @@ class WarmPool(Generic[S]):
     def warm(self, count: int | None = None, background: bool = False) -> None:
         """Start sandboxes ahead of the first jobs, in parallel. ``background``: return at once;
         each joins the pool when it is up, and jobs arriving meanwhile wait for those."""
-        missing = max(0, min(self.size, count or self.size) - self._idle.qsize())
         errors: list[BaseException] = []
-        with self._warming_lock:
+        with self._warming_lock:  # idle, starting and busy sandboxes all count toward the size
+            have = self._idle.qsize() + self._warming + self._busy
+            missing = max(0, min(self.size, count or self.size) - have)
             self._warming += missing
 
         def one() -> None:

@@ -178,7 +178,7 @@ runner, zygote = sorted(p for p in found if cmdline(p) == parent)[:2]
 TAMPER = (
     FIND_PARENTS
     + """
-import ctypes, resource
+import ctypes, resource, struct
 what = sys.argv[1]
 changes = {
     "rlimits": lambda pid: resource.prlimit(pid, resource.RLIMIT_AS, (200 << 20, 200 << 20)),
@@ -190,6 +190,13 @@ changes = {
     "ioprio": lambda pid: ctypes.CDLL(None).syscall(
         251 if os.uname().machine == "x86_64" else 30, 1, pid, 3 << 13
     ),
+    # sched_setattr: SCHED_OTHER at nice 0, but a 100 ms time slice (x86-64 314, aarch64 274)
+    "sched_attr": lambda pid: ctypes.CDLL(None).syscall(
+        314 if os.uname().machine == "x86_64" else 274,
+        pid,
+        struct.pack("=IIQiIQQQII", 56, 0, 0, 0, 0, 100_000_000, 0, 0, 0, 1024),
+        0,
+    ),
 }
 for pid in (runner, zygote):
     changes[what](pid)
@@ -200,13 +207,16 @@ print("tampered")
 STATE = """
 import ctypes, os, resource
 ioprio = ctypes.CDLL(None).syscall(252 if os.uname().machine == "x86_64" else 31, 1, 0)
+attr = ctypes.create_string_buffer(56)
+ctypes.CDLL(None).syscall(315 if os.uname().machine == "x86_64" else 275, 0, attr, 56, 0)
+print(attr.raw[24:32])  # sched_runtime
 print(resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_NOFILE)[1] > 64,
       os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0), ioprio)
 # a pinned parent pins its children: what the CPU set looks like matters, not its size here
 print(len(os.sched_getaffinity(0)) == os.cpu_count())
 """
 
-TAMPERING = ["rlimits", "nofile", "nice", "affinity", "scheduler", "ioprio"]
+TAMPERING = ["rlimits", "nofile", "nice", "affinity", "scheduler", "ioprio", "sched_attr"]
 
 
 @pytest.mark.parametrize("what", TAMPERING)
@@ -286,3 +296,41 @@ def test_warm_bwrap_sandboxes_outlive_the_threads_that_started_them():
         assert pool.stats["created"] == 2 and pool.stats["recycled"] == 0, pool.stats
     finally:
         backend.close()
+
+
+def test_warming_again_never_grows_the_pool_past_its_size(one_sandbox):
+    import time
+
+    pool = one_sandbox.pool
+    pool.warm(background=True)
+    pool.warm()  # the one still starting counts: nothing more to start
+    deadline = time.monotonic() + 20
+    while pool._warming and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pool.warm()
+    assert len(pool.sandboxes()) == 1 and one_sandbox.stats["created"] == 1, one_sandbox.stats
+
+
+def test_closing_a_bwrap_pool_under_a_job_is_an_infrastructure_error():
+    """The host's shutdown is never scored as the program's timeout (it used to hang to the deadline)."""
+    import threading
+    import time
+
+    from sandboxes.local import BwrapBackend
+
+    ok, why = BwrapBackend.available()
+    if not ok:
+        pytest.skip(why)
+    backend = BwrapBackend(pool_size=1, cgroups="off")
+    pool = backend.pool_for(LIMITS)
+    results = []
+    job = Job(["python3", "-c", "import time; time.sleep(3)"], limits=LIMITS)
+    worker = threading.Thread(target=lambda: results.append(pool.run(job)))
+    started = time.monotonic()
+    worker.start()
+    time.sleep(1.0)
+    backend.close()
+    worker.join(30)
+    (result,) = results
+    assert result.error and "closed" in result.error and not result.timed_out, result
+    assert time.monotonic() - started < 4, result
