@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
 import selectors
 import subprocess
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -68,26 +68,19 @@ def start_runner(argv: list[str], popen: dict[str, object], backend: str) -> sub
 # started the sandbox ends, not the process: a warm sandbox started from a short-lived thread would
 # be killed (mid-job, even) when that thread returns. Every warm sandbox is started from this one
 # thread, which lives as long as the process.
-_launcher: list[concurrent.futures.ThreadPoolExecutor] = []
-_launcher_lock = threading.Lock()
+@functools.cache
+def _launcher() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpo-bwrap")
 
 
 def start_warm_runner(argv: list[str], popen: dict[str, object], backend: str) -> subprocess.Popen:
     """:func:`start_runner` on the process-long launcher thread."""
-    with _launcher_lock:
-        if not _launcher:
-            _launcher.append(
-                concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpo-bwrap")
-            )
-        launcher = _launcher[0]
-    return launcher.submit(start_runner, argv, popen, backend).result()
+    return _launcher().submit(start_runner, argv, popen, backend).result()
 
 
 def forget_launcher() -> None:
     """In a forked child: the parent's launcher thread does not exist here."""
-    global _launcher_lock
-    _launcher.clear()
-    _launcher_lock = threading.Lock()
+    _launcher.cache_clear()
 
 
 class _Sandbox:
@@ -157,10 +150,6 @@ class BwrapPool(WarmPool[_Sandbox]):
 
     def _usable(self, sandbox: _Sandbox) -> bool:
         return sandbox.alive() and super()._usable(sandbox)
-
-    def close(self) -> None:
-        for sandbox in self._take_all():
-            sandbox.kill()
 
     def _exec(self, sandbox: _Sandbox, job: Job, backend: str = "") -> tuple[Result, bool, bool]:
         """One job over the sandbox's session: (result, reusable, program may have started)."""

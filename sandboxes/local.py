@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
@@ -141,7 +141,6 @@ class Launch:
     group: cgroup_mod.JobCgroup | None = None
     uid: int | None = None
     seccomp_fd: int | None = None
-    uids: queue.SimpleQueue[int] | None = field(default=None, repr=False)
 
     def started(self) -> None:
         """bwrap has read its filter by now (it is its own copy): our end can go."""
@@ -155,8 +154,8 @@ class Launch:
         if self.group is not None:
             self.group.destroy()
             self.group = None
-        if self.uid is not None and self.uids is not None:
-            self.uids.put(self.uid)
+        if self.uid is not None:
+            _FREE_UIDS.put(self.uid)
             self.uid = None
 
 
@@ -386,7 +385,7 @@ class BwrapBackend(SandboxBackend):
         host uid as root, the seccomp filter; the caller starts it and later releases it."""
         # bwrap itself (PID 1 inside, readable through /proc/1/environ) gets no host environment either
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-        launch = Launch(argv=[], popen={}, uids=_FREE_UIDS)
+        launch = Launch(argv=[], popen={})
         launch.uid = self._take_uid() if os.geteuid() == 0 else None
         try:
             if seccomp.supported():

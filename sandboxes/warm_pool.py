@@ -75,6 +75,11 @@ class WarmPool(Generic[S]):
         with self._all_lock:
             return list(self._all.values())
 
+    def close(self) -> None:
+        """Stop every sandbox; jobs still running end as infrastructure errors."""
+        for sandbox in self._take_all():
+            self._stop(sandbox)
+
     def _take_all(self) -> list[S]:
         """For close(): every sandbox, now out of the pool."""
         self._closed = True
