@@ -2,8 +2,11 @@
 
 Every container runs with no network, a read-only root, size-capped tmpfs ``/work`` and ``/tmp``, a
 non-root user, ``cap_drop ALL``, ``no-new-privileges``, a pids limit, memory = memory+swap limit, a
-CPU quota and ulimits. PID 1 is a tiny reaper that ignores signals from inside and exits on its own
-after ``max_age`` (``auto_remove`` then deletes the container, even if this process died).
+CPU quota and ulimits. PID 1 is a tiny reaper that ignores signals from inside. Its stdin is the
+container's *lifeline*: an attach stream that the pool's process holds open. When that process closes it
+(the pool closes) or dies (even by SIGKILL), PID 1 reads EOF and exits, and ``auto_remove`` deletes the
+container, so closing a pool does not wait for Docker's clean-up and a crashed process leaves nothing
+behind. PID 1 also exits on its own after ``max_age``.
 
 Jobs go to the in-sandbox runner (see :mod:`sandboxes._runner`) over an exec's stdin. Two modes:
 ``session`` (default): each container keeps one long-lived runner (started by one ``docker exec``) that
@@ -14,8 +17,8 @@ afterwards, then removes the job's System V IPC objects and POSIX message queues
 checks) the work root; the host enforces the wall time too (plus a grace) and recycles a container that
 overran, lost its runner, left processes or IPC objects behind, has an unusable work root, filled its
 tmpfs or served ``max_jobs``. A job that failed before its program started (the runner says so, or the
-exec could not open) is retried once, on a fresh container. Containers carry labels and
-are removed at exit (atexit) and at start-up (those of dead owner processes, or past their expiry).
+exec could not open) is retried once, on a fresh container. Containers carry labels: start-up also
+removes any left by dead owner processes, or past their expiry.
 
 ``DOCKER_HOST`` / ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` are honoured (``docker.from_env``).
 """
@@ -30,6 +33,7 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -64,9 +68,10 @@ LABEL_EXPIRES = "org.grpo.sandbox.expires"
 SANDBOX_USER = "1000:1000"
 WORKROOT = "/work"
 
-#: PID 1 of every pool container: reaps orphans, ignores signals sent from inside, exits at expiry.
+#: PID 1 of every pool container: reaps orphans, ignores signals sent from inside, exits at expiry,
+#: and (with ``lifeline``) as soon as its stdin, held open by the pool's process, reaches EOF.
 PID1_SOURCE = """
-import os, signal, sys, time
+import os, select, signal, sys, time
 try:
     import ctypes
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # not dumpable: its /proc fds and memory stay closed
@@ -77,7 +82,11 @@ for s in range(1, signal.NSIG):
         signal.signal(s, signal.SIG_DFL)
     except (OSError, ValueError, RuntimeError):
         pass
-signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
+signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select() below to reap at once
+watched = [wake_r] + ([0] if sys.argv[2:] == ["lifeline"] else [])
 end = time.monotonic() + float(sys.argv[1])
 while time.monotonic() < end:
     try:
@@ -85,7 +94,11 @@ while time.monotonic() < end:
             pass
     except ChildProcessError:
         pass
-    signal.sigtimedwait([signal.SIGCHLD], 5.0)
+    ready = select.select(watched, [], [], max(0.0, min(5.0, end - time.monotonic())))[0]
+    if wake_r in ready:
+        os.read(wake_r, 4096)
+    if 0 in ready and not os.read(0, 4096):
+        break  # the pool's process closed its end (or died): the container goes with it
 """
 
 
@@ -237,27 +250,40 @@ def reap_stale(client, *, everything_of_this_host: bool = False) -> int:
 
 
 class _Container:
-    __slots__ = ("id", "created", "jobs", "session", "raw_session")
+    __slots__ = ("id", "created", "jobs", "session", "raw_session", "lifeline")
 
-    def __init__(self, cid: str) -> None:
+    def __init__(self, cid: str, lifeline: Any = None) -> None:
         self.id = cid
         self.created = time.monotonic()
         self.jobs = 0
         self.session: Any = None  # the socket of a long-lived runner (session mode)
         self.raw_session: Any = None
+        self.lifeline = lifeline  # PID 1's stdin: closing it ends the container
 
     def close_session(self) -> None:
         for handle in (self.raw_session, self.session):
-            if handle is not None:
-                with contextlib.suppress(Exception):
-                    handle.close()
+            _close_socket(handle)
         self.session = self.raw_session = None
+
+    def cut_lifeline(self) -> None:
+        """PID 1 reads EOF and exits; the kernel ends every other process, Docker removes the rest."""
+        _close_socket(self.lifeline)
+        self.lifeline = None
+
+
+def _close_socket(handle: Any) -> None:
+    """Close a docker-py attach socket: its wrapper and the socket under it."""
+    for part in (handle, getattr(handle, "_sock", None)):
+        if part is not None:
+            with contextlib.suppress(Exception):
+                part.close()
 
 
 class DockerPool(WarmPool[_Container]):
     """Warm containers of one :class:`Hardening`; shared by every caller in the process."""
 
     _pools: dict[tuple[str, Hardening, str], DockerPool] = {}
+    _every: weakref.WeakSet[DockerPool] = weakref.WeakSet()  # shared or not, for forked children
     _lock = threading.Lock()
     _reaped: set[str] = set()
 
@@ -278,6 +304,7 @@ class DockerPool(WarmPool[_Container]):
         self.client = client
         self.hardening = hardening
         self._check_image()
+        DockerPool._every.add(self)
 
     # -- sharing -------------------------------------------------------------------------------
     @classmethod
@@ -334,24 +361,33 @@ class DockerPool(WarmPool[_Container]):
         expires = time.time() + self.max_age + 60
         host_config = api.create_host_config(**self.hardening.host_config_kwargs())
         name = f"grpo-sandbox-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+        config = api.create_container_config(
+            self.hardening.image,
+            ["python3", "-I", "-S", "-c", PID1_SOURCE, str(int(self.max_age + 30)), "lifeline"],
+            user=SANDBOX_USER,
+            working_dir=WORKROOT,
+            environment={"LANG": "C.UTF-8"},
+            labels={LABEL: "pool", LABEL_OWNER: _owner(), LABEL_EXPIRES: f"{expires:.0f}"},
+            network_disabled=True,
+            host_config=host_config,
+            hostname="sandbox",
+            stdin_open=True,
+        )
+        # the lifeline: stdin stays open while this process holds the attach stream, and closes
+        # (StdinOnce) when the stream does, however this process ends
+        config.update(AttachStdin=True, StdinOnce=True)
+        cid = lifeline = None
         try:
-            created = api.create_container(
-                self.hardening.image,
-                command=["python3", "-I", "-S", "-c", PID1_SOURCE, str(int(self.max_age + 30))],
-                user=SANDBOX_USER,
-                working_dir=WORKROOT,
-                environment={"LANG": "C.UTF-8"},
-                labels={LABEL: "pool", LABEL_OWNER: _owner(), LABEL_EXPIRES: f"{expires:.0f}"},
-                network_disabled=True,
-                host_config=host_config,
-                name=name,
-                hostname="sandbox",
-            )
-            cid = created["Id"]
+            cid = api.create_container_from_config(config, name=name)["Id"]
+            lifeline = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
             api.start(cid)
         except Exception as exc:
+            _close_socket(lifeline)
+            if cid is not None:
+                with contextlib.suppress(Exception):
+                    api.remove_container(cid, force=True)
             raise SandboxError(f"could not start a sandbox container: {type(exc).__name__}: {exc}") from exc
-        container = _Container(cid)
+        container = _Container(cid, lifeline)
         if self.mode == "session":
             # start the runner now, so the first job does not wait for its interpreter (a failure
             # here is retried by that job, which opens the session itself)
@@ -359,30 +395,26 @@ class DockerPool(WarmPool[_Container]):
                 container.raw_session, container.session = self._open_stream(container, serve=True)
         return container
 
-    def _stop(self, container: _Container, *, background: bool = True) -> None:
+    def _stop(self, container: _Container) -> None:
+        """A container recycled mid-run: cut its lifeline, and have Docker remove it (belt and braces,
+        in the background: a misbehaving container must not outlive its lifeline by accident)."""
         container.close_session()
+        container.cut_lifeline()
 
-        def kill() -> None:
+        def remove() -> None:
             with contextlib.suppress(Exception):
                 self.client.api.remove_container(container.id, force=True)
 
-        if background:
-            threading.Thread(target=kill, daemon=True).start()
-        else:
-            kill()
+        threading.Thread(target=remove, daemon=True).start()
 
     def container_ids(self) -> list[str]:
         return [container.id for container in self.sandboxes()]
 
     def close(self) -> None:
-        threads = [
-            threading.Thread(target=self._stop, args=(c,), kwargs={"background": False})
-            for c in self._take_all()
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        """End every container by cutting its lifeline; Docker's clean-up runs on without us."""
+        for container in self._take_all():
+            container.close_session()
+            container.cut_lifeline()
 
     # -- jobs ----------------------------------------------------------------------------------
     def _open_stream(self, container: _Container, serve: bool) -> tuple[Any, Any]:
@@ -575,7 +607,14 @@ class DockerBackend(SandboxBackend):
 
 
 def _forget_pools_in_child() -> None:
-    """A forked child must not reuse (or remove) its parent's containers and sockets."""
+    """A forked child must not reuse (or remove) its parent's containers and sockets.
+
+    It closes its copies of the lifelines and sessions (the parent's stay open), so that the
+    containers still end when the parent closes them, not only once every child has exited too."""
+    for pool in list(DockerPool._every):
+        for container in list(pool._all.values()):
+            for handle in (container.lifeline, container.session, container.raw_session):
+                _close_socket(handle)
     DockerPool._pools = {}
     DockerPool._lock = threading.Lock()
 

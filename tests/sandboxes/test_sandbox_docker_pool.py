@@ -205,8 +205,8 @@ def test_remote_engine_over_tcp_docker_host(monkeypatch, dedicated_pool):
         server.close()
 
 
-def test_containers_of_a_crashed_process_are_reaped_at_start_up(dedicated_pool):
-    """SIGKILL leaves no chance for atexit; the next process's start-up removes the leftovers."""
+def test_containers_of_a_crashed_process_end_with_it(dedicated_pool):
+    """SIGKILL leaves no chance for atexit: the containers' lifelines end them all the same."""
     import json
     import subprocess
     import sys
@@ -222,11 +222,51 @@ def test_containers_of_a_crashed_process_are_reaped_at_start_up(dedicated_pool):
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr
-    leaked = json.loads(proc.stdout.strip().splitlines()[-1])
+    leaked = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert len(leaked) == 2
     client = dedicated_pool(size=1, pids=89).client
-    alive = {c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})}
-    assert set(leaked) <= alive  # left behind by the crash ...
-    assert reap_stale(client) >= 2  # ... and removed by the next start-up's reaping
-    alive = {c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})}
-    assert not set(leaked) & alive
+    deadline = time.monotonic() + 20
+    alive = leaked
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = leaked & {c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})}
+    assert not alive, "containers of a killed process outlived it"
+
+
+def test_closing_a_pool_does_not_wait_for_docker(dedicated_pool, our_containers):
+    """close() cuts the lifelines and returns; the containers then end by themselves."""
+    pool = dedicated_pool(size=2, pids=87)
+    pool.warm()
+    ids = pool.container_ids()
+    assert len(ids) == 2
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 0.1
+    deadline = time.monotonic() + 15
+    while our_containers(ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert our_containers(ids) == []
+
+
+def test_a_forked_child_does_not_keep_the_containers_alive(dedicated_pool, our_containers):
+    """A child forked while the pool was up holds copies of its sockets; it closes them, so the
+    parent's close() still ends the containers while the child lives on."""
+    import os
+    import signal
+
+    pool = dedicated_pool(size=1, pids=86)
+    pool.warm()
+    ids = pool.container_ids()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only sleeps
+        time.sleep(30)
+        os._exit(0)
+    try:
+        pool.close()
+        deadline = time.monotonic() + 15
+        while our_containers(ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert our_containers(ids) == []
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
