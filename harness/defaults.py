@@ -4,7 +4,8 @@ A randomly initialised Qwen2-architecture model (~100k parameters) with a byte-l
 tokenizer trained on the task text, the built-in arithmetic task (a+b, a in 0..4, b in 0..1: answers
 0..5, no constant answer right more than 20% of the time) in the R1 template (the chat template
 opens ``<think>`` for the model, R1-Zero style), rewarded by the ``math`` and ``format`` verifiers.
-A short cold-start SFT stage teaches the template with *random* answers; RL has to earn the sums.
+A short cold-start SFT stage teaches the template with *random* answers; RL has to earn the sums,
+with a KL term (beta 0.3) to that cold-start model that keeps wrong answers from locking in.
 The same text ships as ``examples/tiny_cpu.yaml``.
 """
 
@@ -36,14 +37,17 @@ cold_start:                   # R1-style SFT on the template, with *random* answ
   batch_size: 64
   learning_rate: 3.0e-3
 trainer:
-  max_steps: 300
+  max_steps: 400
   learning_rate: 1.0e-3
   lr_scheduler_type: constant
   per_device_train_batch_size: 128   # 16 prompts x 8 completions per step
   num_generations: 8
   max_completion_length: 12
   temperature: 1.0
-  beta: 0.0
+  # KL to the cold-start model (init/). A group whose 8 answers agree gives GRPO no signal, so
+  # without it a problem can lock onto a wrong answer for good; the KL term pulls such a problem
+  # back toward the cold start's spread until a right answer is sampled (benchmarks/RESULTS.md)
+  beta: 0.3
   logging_steps: 10
   save_strategy: "no"
 vllm:

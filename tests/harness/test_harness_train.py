@@ -14,9 +14,11 @@ from harness.config import load_config
 from harness.evaluate import evaluate
 from harness.train import last_checkpoint, preflight, read_metrics, run_training, train
 
-# Held-out pass@1 the trained demo must reach in the test: seeds 0, 1, 2 reached 0.85, 0.69, 0.63
-# (benchmarks/RESULTS.md); the bound is well below all three, so the test holds beyond one lucky run.
-MIN_PASS_AT_1 = 0.5
+# Held-out pass@1 the trained demo must reach in the test. With the KL term (beta 0.3) nine runs
+# over seeds 0-5 reached 0.95-0.98 (benchmarks/RESULTS.md); without it a wrong answer could lock in
+# and seeds ended anywhere in 0.47-0.87. The bound sits well below every run, so CPU differences
+# between machines do not decide it; a run with two problems locked onto wrong answers fails it.
+MIN_PASS_AT_1 = 0.8
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
