@@ -49,7 +49,8 @@ def plot_reward_curves(metrics_path: Path, out_path: Path, names: Sequence[str])
 SWEEP_PANELS = (
     ("reward", "mean reward"),
     ("kl", "KL to the reference"),
-    ("reward_std", "reward std"),
+    ("reward_group_std", "reward std within groups"),
+    ("reward_std", "reward std, whole batch (TRL)"),
     ("frac_reward_zero_std", "groups with zero reward std"),
 )
 
@@ -59,7 +60,8 @@ def plot_sweep(
     out_path: Path,
     eval_pass_at_1: Mapping[str, float | None] | None = None,
 ) -> Path | None:
-    """A sweep's runs side by side: reward, KL, reward std and zero-std groups over steps, one line per run.
+    """A sweep's runs side by side over steps, one line per run: reward, KL, reward std (within groups
+    and batch-wide) and zero-std groups.
 
     ``series`` maps a run name to its logged metric rows; a run's held-out pass@1, when given, is
     added to its label. A run without KL (beta = 0) simply has no line on that panel.
@@ -67,7 +69,7 @@ def plot_sweep(
     if not any(series.values()):
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(19, 4), dpi=100)
+    fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(23, 4), dpi=100)
     for ax, (key, title) in zip(axes, SWEEP_PANELS):
         for name, rows in series.items():
             points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]

@@ -4,7 +4,8 @@
 is ``grpo train CONFIG --set ...`` in its own process, named after its values, under
 ``runs/<sweep name>/``; ``--parallel N`` runs up to N at once, each with its own devices
 (:mod:`harness.sweep_devices`). Each run's whole output goes to ``train.log`` in its run dir. The
-summary compares final reward, reward std, zero-std groups, entropy, KL, grad norm and (with
+summary compares final reward, reward std (within groups and batch-wide), zero-std groups, entropy,
+KL, grad norm and (with
 ``--eval``) held-out pass@1 across runs: a table, ``sweep_summary.json`` and ``sweep_rewards.png``.
 """
 
@@ -30,6 +31,7 @@ import yaml
 
 from grpo_core.errors import ConfigError
 from harness.config import load_config, parse_override
+from harness.group_metrics import GROUP_STD_KEY
 
 LOG_FILE = "train.log"
 EVAL_FILE = "eval.jsonl"
@@ -325,16 +327,18 @@ def run_entry(run: SweepRun, outcome: RunOutcome | None) -> dict[str, Any]:
         "first_reward": rows[0]["reward"] if rows else None,
         "final_reward": _last(rows, "reward"),
         "final_reward_std": _last(rows, "reward_std"),
+        "final_group_reward_std": _last(rows, GROUP_STD_KEY),
         "final_entropy": _last(rows, "entropy"),
         "final_kl": _last(rows, "kl") if kl_applies else None,
         "kl": "measured" if kl_applies else "n/a (beta = 0: TRL computes no KL)",
         "final_grad_norm": _last(rows, "grad_norm"),
-        "mean_reward_std": _mean(rows, "reward_std"),
+        "mean_reward_std": _mean(rows, "reward_std"),  # TRL's: the whole batch's rewards
+        # each group's own spread, averaged (see harness.group_metrics): how diverse the groups are
+        "mean_group_reward_std": _mean(rows, GROUP_STD_KEY),
         "mean_entropy": _mean(rows, "entropy"),
         "mean_kl": _mean(rows, "kl") if kl_applies else None,
         "mean_grad_norm": _mean(rows, "grad_norm"),
-        # share of groups whose completions all earned the same reward (no GRPO signal): how
-        # diverse the groups are, which reward std alone does not show (it follows accuracy)
+        # share of groups whose completions all earned the same reward (no GRPO signal)
         "mean_zero_std_frac": _mean(rows, "frac_reward_zero_std"),
         "eval_pass_at_1": None,
         "eval_reward_means": None,

@@ -471,13 +471,14 @@ def build_trainer(prepared: Prepared, model: Any, tokenizer: Any, args: Any, cal
     from transformers import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
+    from harness.group_metrics import with_group_metrics
     from harness.rewards import make_reward_functions
     from harness.vllm_sync import with_vllm_backend
 
     stop_ids = None
     if prepared.config.truncated_completions == "zero":
         stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
-    trainer = with_vllm_backend(GRPOTrainer, prepared.config)(
+    trainer = with_vllm_backend(with_group_metrics(GRPOTrainer), prepared.config)(
         model=model,
         reward_funcs=make_reward_functions(prepared.engine, health=prepared.health, stop_ids=stop_ids),
         args=args,

@@ -131,6 +131,8 @@ def test_parallel_sweep_logs_each_run_evaluates_and_names_a_failure(tmp_path):
         "2",
         "--name",
         "m",
+        "--set",
+        "trainer.beta=0",
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     root = tmp_path / "runs" / "m"
@@ -140,7 +142,8 @@ def test_parallel_sweep_logs_each_run_evaluates_and_names_a_failure(tmp_path):
     assert good["final_reward"] is not None and good["final_entropy"] is not None
     assert good["final_grad_norm"] is not None
     assert 0.0 <= good["mean_zero_std_frac"] <= 1.0  # TRL's frac_reward_zero_std, averaged
-    assert good["kl"].startswith("n/a") and good["final_kl"] is None  # beta = 0
+    assert good["kl"].startswith("n/a") and good["final_kl"] is None  # beta = 0 (set above)
+    assert 0.0 <= good["mean_group_reward_std"] <= 3.0  # rewards are in [0, 3]: math x2 + format
     assert 0.0 <= good["eval_pass_at_1"] <= 1.0 and set(good["eval_reward_means"]) == {"math", "format"}
     assert "grpo train" in (tmp_path / good["run_dir"] / "train.log").read_text()
     assert bad["exit_code"] not in (0, None) and "no-such-model" in bad["error"]
@@ -149,6 +152,7 @@ def test_parallel_sweep_logs_each_run_evaluates_and_names_a_failure(tmp_path):
     assert "OMP_NUM_THREADS" in plan_file  # two CPU slots share the cores
     assert (root / "sweep_rewards.png").read_bytes()[:4] == b"\x89PNG"
     assert "eval pass@1" in proc.stdout and "zero-std groups" in proc.stdout
+    assert "group reward std" in proc.stdout
 
 
 def _train_children(proc: psutil.Process) -> list[psutil.Process]:
