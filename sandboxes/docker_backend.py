@@ -18,7 +18,8 @@ checks) the work root; the host enforces the wall time too (plus a grace) and re
 overran, lost its runner, left processes or IPC objects behind, has an unusable work root, filled its
 tmpfs or served ``max_jobs``. A job that failed before its program started (the runner says so, or the
 exec could not open) is retried once, on a fresh container. Containers carry labels: start-up also
-removes any left by dead owner processes, or past their expiry.
+removes any left by dead owner processes (e.g. one created but not yet started when its process
+was killed: a lifeline only works once the container runs), or past their expiry.
 
 ``DOCKER_HOST`` / ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` are honoured (``docker.from_env``).
 """
@@ -84,7 +85,7 @@ for s in range(1, signal.NSIG):
         pass
 wake_r, wake_w = os.pipe()
 os.set_blocking(wake_w, False)
-signal.set_wakeup_fd(wake_w)
+signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
 signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select() below to reap at once
 watched = [wake_r] + ([0] if sys.argv[2:] == ["lifeline"] else [])
 end = time.monotonic() + float(sys.argv[1])
@@ -267,8 +268,28 @@ class _Container:
 
     def cut_lifeline(self) -> None:
         """PID 1 reads EOF and exits; the kernel ends every other process, Docker removes the rest."""
+        _forget_lifeline(self.lifeline)
         _close_socket(self.lifeline)
         self.lifeline = None
+
+
+#: every lifeline this process holds, from the moment it is attached (before its container joins a
+#: pool) until it is cut: a forked child closes its copies of all of them (see _forget_pools_in_child)
+_LIFELINES: list[Any] = []
+_LIFELINES_LOCK = threading.Lock()
+
+
+def _hold_lifeline(lifeline: Any) -> None:
+    with _LIFELINES_LOCK:
+        _LIFELINES.append(lifeline)
+    raw = getattr(lifeline, "_sock", lifeline)
+    with contextlib.suppress(Exception):  # a remote engine (TCP): notice a dead peer, keep NATs open
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+
+def _forget_lifeline(lifeline: Any) -> None:
+    with _LIFELINES_LOCK, contextlib.suppress(ValueError):
+        _LIFELINES.remove(lifeline)
 
 
 def _close_socket(handle: Any) -> None:
@@ -380,8 +401,10 @@ class DockerPool(WarmPool[_Container]):
         try:
             cid = api.create_container_from_config(config, name=name)["Id"]
             lifeline = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
+            _hold_lifeline(lifeline)
             api.start(cid)
         except Exception as exc:
+            _forget_lifeline(lifeline)
             _close_socket(lifeline)
             if cid is not None:
                 with contextlib.suppress(Exception):
@@ -609,11 +632,17 @@ class DockerBackend(SandboxBackend):
 def _forget_pools_in_child() -> None:
     """A forked child must not reuse (or remove) its parent's containers and sockets.
 
-    It closes its copies of the lifelines and sessions (the parent's stay open), so that the
-    containers still end when the parent closes them, not only once every child has exited too."""
+    It closes its copies of the lifelines (every one, also of containers still starting or being
+    recycled) and of the sessions (the parent's stay open), so that the containers still end when
+    the parent closes them, not only once every child has exited too."""
+    global _LIFELINES_LOCK
+    for lifeline in _LIFELINES:
+        _close_socket(lifeline)
+    _LIFELINES.clear()
+    _LIFELINES_LOCK = threading.Lock()
     for pool in list(DockerPool._every):
         for container in list(pool._all.values()):
-            for handle in (container.lifeline, container.session, container.raw_session):
+            for handle in (container.session, container.raw_session):
                 _close_socket(handle)
     DockerPool._pools = {}
     DockerPool._lock = threading.Lock()

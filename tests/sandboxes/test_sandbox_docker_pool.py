@@ -270,3 +270,42 @@ def test_a_forked_child_does_not_keep_the_containers_alive(dedicated_pool, our_c
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+
+
+def test_a_child_forked_while_a_container_starts_does_not_keep_it_alive(dedicated_pool, our_containers):
+    """The lifeline exists before its container joins the pool; a fork in that window must not
+    leave the child holding it (the container would then outlive close() by up to max_age)."""
+    import os
+    import signal
+    import threading
+
+    pool = dedicated_pool(size=1, pids=85)
+    real_start = pool.client.api.start
+    in_start = threading.Event()
+
+    def slow_start(cid, *args, **kwargs):  # widens the real window between attach and joining
+        in_start.set()
+        time.sleep(1.0)
+        return real_start(cid, *args, **kwargs)
+
+    pool.client.api.start = slow_start
+    pool.warm(background=True)
+    assert in_start.wait(30)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only sleeps
+        time.sleep(30)
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 30
+        while pool._warming and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ids = pool.container_ids()
+        assert len(ids) == 1
+        pool.close()
+        deadline = time.monotonic() + 15
+        while our_containers(ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert our_containers(ids) == []
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
