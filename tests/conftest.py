@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,13 @@ THROWAWAY = Path(__file__).parent / "fixtures" / "plugins"
 if str(THROWAWAY) not in sys.path:
     sys.path.insert(0, str(THROWAWAY))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(THROWAWAY), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+# A shell starts background jobs with SIGINT ignored, and Python (and every process it starts) keeps
+# an inherited "ignore": the Ctrl-C tests would then test nothing, or fail, depending on how the
+# suite was launched. Tests behave as in a terminal: Python's own handler here, the default in
+# children (a handled signal is reset on exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
