@@ -21,7 +21,7 @@ def test_weights_output_dir_and_cpu_defaults():
     assert kwargs["reward_weights"] == [0.5, 1.0]
     assert kwargs["output_dir"] == "/tmp/x"
     assert kwargs["use_cpu"] is True and kwargs["bf16"] is False
-    assert kwargs["max_steps"] == 300  # the trainer section passes through
+    assert kwargs["max_steps"] == 400  # the trainer section passes through (the demo trains 400 steps)
 
 
 def test_vllm_server_and_colocate_settings():
