@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import signal
 import threading
 import time
 
@@ -251,34 +252,17 @@ def test_closing_a_pool_does_not_wait_for_docker(dedicated_pool, our_containers)
 def test_a_forked_child_does_not_keep_the_containers_alive(dedicated_pool, our_containers):
     """A child forked while the pool was up holds copies of its sockets; it closes them, so the
     parent's close() still ends the containers while the child lives on."""
-    import os
-    import signal
-
     pool = dedicated_pool(size=1, pids=86)
     pool.warm()
     ids = pool.container_ids()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child only sleeps
-        time.sleep(30)
-        os._exit(0)
-    try:
+    with _sleeping_child():
         pool.close()
-        deadline = time.monotonic() + 15
-        while our_containers(ids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert our_containers(ids) == []
-    finally:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
+        assert _gone(our_containers, ids)
 
 
 def test_a_child_forked_while_a_container_starts_does_not_keep_it_alive(dedicated_pool, our_containers):
     """The lifeline exists before its container joins the pool; a fork in that window must not
     leave the child holding it (the container would then outlive close() by up to max_age)."""
-    import os
-    import signal
-    import threading
-
     pool = dedicated_pool(size=1, pids=85)
     real_start = pool.client.api.start
     in_start = threading.Event()
@@ -291,21 +275,33 @@ def test_a_child_forked_while_a_container_starts_does_not_keep_it_alive(dedicate
     pool.client.api.start = slow_start
     pool.warm(background=True)
     assert in_start.wait(30)
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child only sleeps
-        time.sleep(30)
-        os._exit(0)
-    try:
+    with _sleeping_child():
         deadline = time.monotonic() + 30
         while pool._warming and time.monotonic() < deadline:
             time.sleep(0.05)
         ids = pool.container_ids()
         assert len(ids) == 1
         pool.close()
-        deadline = time.monotonic() + 15
-        while our_containers(ids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert our_containers(ids) == []
+        assert _gone(our_containers, ids)
+
+
+def _gone(our_containers, ids, seconds: float = 15) -> bool:
+    """Whether the containers ``ids`` are all gone within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while our_containers(ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return our_containers(ids) == []
+
+
+@contextlib.contextmanager
+def _sleeping_child():
+    """A child forked now (holding copies of every open socket), sleeping until the block ends."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only sleeps
+        time.sleep(30)
+        os._exit(0)
+    try:
+        yield
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
