@@ -753,15 +753,42 @@ def _clean(result, work, kill_all, proc):
         result["work_free_fraction"] = None
 
 
+def _reap_orphans():
+    """As PID 1, collect every exited child: processes a job orphaned (and its clean-up killed)
+    would otherwise stay zombies, each holding one of the sandbox's pids. Runs between jobs only,
+    when no job process is left to wait for (a zygote that died is reaped too: it is then lost)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _expire_after(seconds):
+    """The sandbox's own end (PID 1's exit ends it), should its host never close the session."""
+    time.sleep(seconds)
+    os._exit(0)
+
+
 def main(argv):
-    """One job, or (``serve``) a session: jobs one after another until stdin closes."""
+    """One job, or (``serve``) a session: jobs one after another until stdin closes.
+
+    As a container's PID 1 (the Docker pool's session mode) the runner cannot be signalled or traced
+    from inside the sandbox, reaps orphans between jobs, and ends the sandbox when stdin closes or
+    ``lifetime=SECONDS`` has passed."""
     _nondumpable()
     _ignore_signals()
     serve = "serve" in argv
+    init = os.getpid() == 1
     try:
         _zygote["current"] = Zygote()  # now, before any job has been read
     except Exception:
         _zygote["current"] = None
+    for arg in argv:
+        if arg.startswith("lifetime="):  # after the zygote's fork: it must not inherit the thread
+            threading.Thread(target=_expire_after, args=(float(arg[9:]),), daemon=True).start()
     baseline = {"runner": (os.getpid(), _process_state(os.getpid()))}
     if _zygote["current"] is not None:
         baseline["zygote"] = (_zygote["current"].pid, _process_state(_zygote["current"].pid))
@@ -781,6 +808,8 @@ def main(argv):
             result = run_one(job)
         except Exception as exc:  # an infrastructure failure of the runner itself
             result = {"error": f"runner: {type(exc).__name__}: {exc}", "program_started": _state["started"]}
+        if init:
+            _reap_orphans()
         if serve and zygote is not None and not zygote.healthy():
             baseline.pop("zygote", None)  # gone: reported as zygote_lost, nothing left to compare
         # a job (same uid) may have changed the runner's or the zygote's limits, scheduling or

@@ -1,17 +1,19 @@
-"""The Docker backend: a warm pool of long-lived, hardened containers; jobs run by ``exec`` in them.
+"""The Docker backend: a warm pool of long-lived, hardened containers that run job after job.
 
 Every container runs with no network, a read-only root, size-capped tmpfs ``/work`` and ``/tmp``, a
 non-root user, ``cap_drop ALL``, ``no-new-privileges``, a pids limit, memory = memory+swap limit, a
-CPU quota and ulimits. PID 1 is a tiny reaper that ignores signals from inside. Its stdin is the
-container's *lifeline*: an attach stream that the pool's process holds open. When that process closes it
-(the pool closes) or dies (even by SIGKILL), PID 1 reads EOF and exits, and ``auto_remove`` deletes the
-container, so closing a pool does not wait for Docker's clean-up and a crashed process leaves nothing
-behind. PID 1 also exits on its own after ``max_age``.
+CPU quota and ulimits. PID 1 ignores signals from inside. Its stdin is the container's *lifeline*: an
+attach stream that the pool's process holds open. When that process closes it (the pool closes) or
+dies (even by SIGKILL), PID 1 reads EOF and exits, and ``auto_remove`` deletes the container, so
+closing a pool does not wait for Docker's clean-up and a crashed process leaves nothing behind. PID 1
+also exits on its own after ``max_age``.
 
-Jobs go to the in-sandbox runner (see :mod:`sandboxes._runner`) over an exec's stdin. Two modes:
-``session`` (default): each container keeps one long-lived runner (started by one ``docker exec``) that
-runs jobs one after another, each in a fresh work dir as a fresh process tree, and tags every result
-with the job's secret nonce; ``exec``: one ``docker exec`` (a fresh runner) per job, ~5x slower.
+Jobs go to the in-sandbox runner (see :mod:`sandboxes._runner`). Two modes: ``session`` (default):
+the runner *is* PID 1, its stdin and stdout the container's attach stream (so that stream is also the
+lifeline), and it runs jobs one after another, each in a fresh work dir as a fresh process tree,
+tagging every result with the job's secret nonce; nothing inside can signal or trace it, and it reaps
+orphans between jobs. ``exec``: PID 1 is the reaper below and each job gets a fresh runner by one
+``docker exec``, ~5x slower.
 The runner enforces the wall time and output cap inside and kills every process of the sandbox user
 afterwards, then removes the job's System V IPC objects and POSIX message queues and restores (and
 checks) the work root; the host enforces the wall time too (plus a grace) and recycles a container that
@@ -380,11 +382,20 @@ class DockerPool(WarmPool[_Container]):
     def _start(self) -> _Container:
         api = self.client.api
         expires = time.time() + self.max_age + 60
+        lifetime = int(self.max_age + 30)
         host_config = api.create_host_config(**self.hardening.host_config_kwargs())
         name = f"grpo-sandbox-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+        session = self.mode == "session"
+        if session:
+            # the runner is PID 1 and the lifeline is its session: no `docker exec` to start it
+            # (which cost each container more CPU than its own start), and nothing inside can
+            # signal it (the kernel drops signals to a namespace's init from inside) or trace it
+            command = runner_command() + ["serve", f"lifetime={lifetime}"]
+        else:
+            command = ["python3", "-I", "-S", "-c", PID1_SOURCE, str(lifetime), "lifeline"]
         config = api.create_container_config(
             self.hardening.image,
-            ["python3", "-I", "-S", "-c", PID1_SOURCE, str(int(self.max_age + 30)), "lifeline"],
+            command,
             user=SANDBOX_USER,
             working_dir=WORKROOT,
             environment={"LANG": "C.UTF-8"},
@@ -396,11 +407,12 @@ class DockerPool(WarmPool[_Container]):
         )
         # the lifeline: stdin stays open while this process holds the attach stream, and closes
         # (StdinOnce) when the stream does, however this process ends
-        config.update(AttachStdin=True, StdinOnce=True)
+        config.update(AttachStdin=True, StdinOnce=True, AttachStdout=session, AttachStderr=session)
+        streams = {"stdin": 1, "stdout": 1, "stderr": 1} if session else {"stdin": 1}
         cid = lifeline = None
         try:
             cid = api.create_container_from_config(config, name=name)["Id"]
-            lifeline = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
+            lifeline = api.attach_socket(cid, params={**streams, "stream": 1})
             _hold_lifeline(lifeline)
             api.start(cid)
         except Exception as exc:
@@ -411,11 +423,8 @@ class DockerPool(WarmPool[_Container]):
                     api.remove_container(cid, force=True)
             raise SandboxError(f"could not start a sandbox container: {type(exc).__name__}: {exc}") from exc
         container = _Container(cid, lifeline)
-        if self.mode == "session":
-            # start the runner now, so the first job does not wait for its interpreter (a failure
-            # here is retried by that job, which opens the session itself)
-            with contextlib.suppress(Exception):
-                container.raw_session, container.session = self._open_stream(container, serve=True)
+        if session:
+            container.raw_session, container.session = lifeline, getattr(lifeline, "_sock", lifeline)
         return container
 
     def _stop(self, container: _Container) -> None:
@@ -440,11 +449,12 @@ class DockerPool(WarmPool[_Container]):
             container.cut_lifeline()
 
     # -- jobs ----------------------------------------------------------------------------------
-    def _open_stream(self, container: _Container, serve: bool) -> tuple[Any, Any]:
+    def _open_stream(self, container: _Container) -> tuple[Any, Any]:
+        """A fresh runner for one job (exec mode), by ``docker exec``."""
         api = self.client.api
         exec_id = api.exec_create(
             container.id,
-            runner_command() + (["serve"] if serve else []),
+            runner_command(),
             stdin=True,
             stdout=True,
             stderr=True,
@@ -465,15 +475,15 @@ class DockerPool(WarmPool[_Container]):
         nonce = new_nonce()
         payload = encode_job(job, nonce=nonce, workroot=WORKROOT, kill_all=True)
         session = self.mode == "session"
-        try:
-            if session and container.session is None:
-                container.raw_session, container.session = self._open_stream(container, serve=True)
-            if session:
-                raw_socket, sock = container.raw_session, container.session
-            else:
-                raw_socket, sock = self._open_stream(container, serve=False)
-        except Exception as exc:
-            return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False, False
+        if session:
+            if container.session is None:  # its runner (PID 1) is gone, and the container with it
+                return Result.failure("sandbox session closed", backend), False, False
+            raw_socket, sock = container.raw_session, container.session
+        else:
+            try:
+                raw_socket, sock = self._open_stream(container)
+            except Exception as exc:
+                return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False, False
         deadline = started + job.limits.wall_time + RUNNER_GRACE
         cap = max_reply_bytes(job)
         try:
@@ -508,9 +518,10 @@ class DockerPool(WarmPool[_Container]):
             state = {"Status": "gone"}
         if state.get("OOMKilled") or state.get("Status") != "running":
             result.error = f"{result.error} (container {state.get('Status')}, oom={state.get('OOMKilled')})"
-        elif result.error and result.error.startswith("sandbox runner gave no result"):
-            # The container is fine but its runner vanished mid-job: the program killed it (same
-            # user). That is the program misbehaving, not the infrastructure failing.
+        elif self.mode == "exec" and result.error and result.error.startswith("sandbox runner gave no result"):
+            # The container is fine but its exec'd runner vanished mid-job: the program killed it
+            # (same user). That is the program misbehaving, not the infrastructure failing. (A
+            # session's runner is PID 1: nothing inside can kill it, and the container ends with it.)
             result.error = None
             result.exit_code, result.signal = 137, 9
             result.stderr = "the program killed the sandbox runner"

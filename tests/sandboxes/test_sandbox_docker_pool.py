@@ -305,3 +305,15 @@ def _sleeping_child():
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+
+
+def test_a_container_ends_by_itself_at_its_lifetime(dedicated_pool, our_containers):
+    """Its runner (PID 1) exits at max_age + 30 s even while its lifeline stays open: a container
+    whose owner never closes it cannot run for ever."""
+    for mode in ("session", "exec"):
+        pool = dedicated_pool(size=1, pids=85 if mode == "session" else 84)
+        pool.mode = mode
+        pool.max_age = -28.0  # a lifetime of 2 s
+        container = pool._new()
+        assert container.lifeline is not None and our_containers([container.id])
+        assert _gone(our_containers, [container.id]), mode

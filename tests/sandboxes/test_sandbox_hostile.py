@@ -176,14 +176,38 @@ def test_hostile_concurrent_with_honest_jobs(docker_backend, name):
     assert all(r.ok and r.stdout.strip() == "499500" for r in honest_results)
 
 
-def test_killing_the_runner_is_a_program_failure(dedicated_pool):
-    """A program that kills its runner (same user) fails; it does not get an infrastructure error."""
-    for mode in ("session", "exec"):
-        pool = dedicated_pool(size=1, pids=70 if mode == "session" else 71)
-        pool.mode = mode
-        result = pool.run(Job(["python3", "-c", "import os; os.kill(os.getppid(), 9)"], limits=LIMITS))
-        assert result.error is None and result.exit_code == 137 and not result.ok, result
-        assert pool.run(Job(["python3", "-c", "print('ok')"], limits=LIMITS)).ok
+def test_killing_the_exec_runner_is_a_program_failure(dedicated_pool):
+    """Exec mode: a program that kills its runner (same user) fails; it does not get an
+    infrastructure error."""
+    pool = dedicated_pool(size=1, pids=71)
+    pool.mode = "exec"
+    result = pool.run(Job(["python3", "-c", "import os; os.kill(os.getppid(), 9)"], limits=LIMITS))
+    assert result.error is None and result.exit_code == 137 and not result.ok, result
+    assert pool.run(Job(["python3", "-c", "print('ok')"], limits=LIMITS)).ok
+
+
+SIGNAL_PID1 = """
+import ctypes, os, signal, sys
+for sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGSEGV, signal.SIGINT):
+    os.kill(1, sig)  # the kernel drops these: PID 1 of the namespace has no handler for them
+libc = ctypes.CDLL(None, use_errno=True)
+attached = libc.ptrace(16, 1, 0, 0)  # PTRACE_ATTACH: PID 1 is not dumpable
+print("ptrace", attached, ctypes.get_errno())
+print("parent", os.getppid())
+"""
+
+
+def test_session_runner_is_pid1_and_cannot_be_killed_or_traced(dedicated_pool):
+    """Session mode: the runner is the container's PID 1. Signals from inside never reach it and it
+    cannot be traced, so the program simply finishes and the same container takes the next job."""
+    pool = dedicated_pool(size=1, pids=70)
+    result = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": SIGNAL_PID1}, limits=LIMITS))
+    assert result.error is None and result.exit_code == 0, result
+    assert "parent 1" in result.stdout and "ptrace -1 1" in result.stdout, result.stdout  # EPERM
+    before = pool.container_ids()
+    again = pool.run(Job(["python3", "-c", "print('ok')"], limits=LIMITS))
+    assert again.ok and again.stdout.strip() == "ok"
+    assert pool.container_ids() == before and pool.stats["recycled"] == 0
 
 
 def test_forged_result_lines_are_ignored(dedicated_pool):
@@ -265,3 +289,39 @@ def test_ipc_objects_the_runner_cannot_remove_recycle_the_container(dedicated_po
     pool.client.api.exec_start(pool.client.api.exec_create(container, root_shm, user="0")["Id"])
     assert pool.run(Job(["true"], limits=LIMITS)).ok
     assert container not in pool.container_ids() and pool.stats["recycled"] >= 1
+
+
+ORPHANS = """
+import os, time
+for _ in range(40):  # each grandchild outlives its parent: orphaned onto PID 1, where it exits
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+time.sleep(0.2)
+print("made 40")
+"""
+
+COUNT_ZOMBIES = """
+import os
+states = []
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        states.append(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0])
+    except OSError:
+        pass
+print('zombies', states.count('Z'))
+"""
+
+
+def test_session_runner_reaps_orphans_between_jobs(dedicated_pool):
+    """As PID 1 the runner inherits every orphan: it reaps them after each job, so three jobs of 40
+    orphans each fit a 70-pid container, and the next job finds no zombie."""
+    pool = dedicated_pool(size=1, pids=73)
+    for _ in range(3):
+        result = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": ORPHANS}, limits=LIMITS))
+        assert result.ok and result.stdout.strip() == "made 40", result
+    census = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": COUNT_ZOMBIES}, limits=LIMITS))
+    assert census.ok and census.stdout.strip() == "zombies 0", census
+    assert pool.stats["recycled"] == 0

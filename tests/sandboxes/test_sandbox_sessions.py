@@ -120,7 +120,11 @@ def test_nothing_of_a_job_reaches_the_next(one_sandbox):
 
 def test_killing_the_runner_is_the_programs_failure(one_sandbox):
     result = one_sandbox.run("import os, signal; os.kill(os.getppid(), signal.SIGKILL)")
-    assert result.error is None and result.exit_code == 137 and not result.ok, result
+    if one_sandbox.backend == "docker":
+        # the runner is the container's PID 1: the kernel drops the signal, nothing happens
+        assert result.ok, result
+    else:
+        assert result.error is None and result.exit_code == 137 and not result.ok, result
     after = one_sandbox.run("print('next')")
     assert after.ok and after.stdout == "next\n", after
 
@@ -167,11 +171,12 @@ def test_preloaded_jobs_run_in_the_warm_sandbox(one_sandbox):
 # scheduling and CPU affinity, which every later job forked from them would inherit.
 FIND_PARENTS = """
 import os, sys
-# the runner and its zygote share one command line: that of this job's parent (either of them)
+# the runner and its zygote share one command line: that of this job's parent (either of them);
+# on Docker the runner is PID 1, on bwrap PID 1 is bwrap's own init (another command line)
 def cmdline(pid):
     return open("/proc/%d/cmdline" % pid, "rb").read()
 parent = cmdline(os.getppid())
-found = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+found = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
 runner, zygote = sorted(p for p in found if cmdline(p) == parent)[:2]
 """
 
