@@ -483,7 +483,8 @@ class DockerPool(WarmPool[_Container]):
             try:
                 raw_socket, sock = self._open_stream(container)
             except Exception as exc:
-                return Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend), False, False
+                failure = Result.failure(f"docker exec failed: {type(exc).__name__}: {exc}", backend)
+                return failure, False, False
         deadline = started + job.limits.wall_time + RUNNER_GRACE
         cap = max_reply_bytes(job)
         try:
@@ -518,7 +519,7 @@ class DockerPool(WarmPool[_Container]):
             state = {"Status": "gone"}
         if state.get("OOMKilled") or state.get("Status") != "running":
             result.error = f"{result.error} (container {state.get('Status')}, oom={state.get('OOMKilled')})"
-        elif self.mode == "exec" and result.error and result.error.startswith("sandbox runner gave no result"):
+        elif self.mode == "exec" and (result.error or "").startswith("sandbox runner gave no result"):
             # The container is fine but its exec'd runner vanished mid-job: the program killed it
             # (same user). That is the program misbehaving, not the infrastructure failing. (A
             # session's runner is PID 1: nothing inside can kill it, and the container ends with it.)
