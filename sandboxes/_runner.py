@@ -508,6 +508,9 @@ def run_one(job):
                 buf.extend(chunk)
         except OSError:
             pass
+        finally:  # a session runs job after job: every job's pipes must close, or its fds run out
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def feed(data):
         with contextlib.suppress(OSError):

@@ -339,3 +339,12 @@ def test_closing_a_bwrap_pool_under_a_job_is_an_infrastructure_error():
     (result,) = results
     assert result.error and "closed" in result.error and not result.timed_out, result
     assert time.monotonic() - started < 4, result
+
+
+def test_a_long_session_does_not_run_out_of_file_descriptors(one_sandbox):
+    """Each job's output pipes are closed when it ends: a session runs more jobs than its runner's
+    open-files limit (256) allows fds, with no job failing and no sandbox replaced."""
+    for number in range(140):  # two pipes leaked per job ran out at job ~125
+        result = one_sandbox.run(f"print({number})")
+        assert result.ok and result.stdout == f"{number}\n", (number, result)
+    assert one_sandbox.stats["created"] == 1 and one_sandbox.stats["retried"] == 0
