@@ -20,7 +20,7 @@ COLUMNS = (
     ("zero-std groups", "mean_zero_std_frac"),
     ("entropy", "final_entropy"),
     ("kl", "final_kl"),
-    ("grad norm", "final_grad_norm"),
+    ("mean grad norm", "mean_grad_norm"),
     ("eval pass@1", "eval_pass_at_1"),
 )
 

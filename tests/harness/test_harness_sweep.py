@@ -140,7 +140,7 @@ def test_parallel_sweep_logs_each_run_evaluates_and_names_a_failure(tmp_path):
     good, bad = summary["runs"]
     assert good["exit_code"] == 0 and good["steps"] == 3 and good["error"] is None
     assert good["final_reward"] is not None and good["final_entropy"] is not None
-    assert good["final_grad_norm"] is not None
+    assert good["final_grad_norm"] is not None and good["mean_grad_norm"] is not None
     assert 0.0 <= good["mean_zero_std_frac"] <= 1.0  # TRL's frac_reward_zero_std, averaged
     assert good["kl"].startswith("n/a") and good["final_kl"] is None  # beta = 0 (set above)
     assert 0.0 <= good["mean_group_reward_std"] <= 3.0  # rewards are in [0, 3]: math x2 + format
