@@ -52,7 +52,11 @@ SWEEP_PANELS = (
     ("reward_group_std", "reward std within groups"),
     ("reward_std", "reward std, whole batch (TRL)"),
     ("frac_reward_zero_std", "groups with zero reward std"),
+    ("entropy", "entropy"),
+    ("grad_norm", "grad norm (log scale)"),
 )
+#: panels whose values span orders of magnitude (a too-high learning rate's gradient spikes)
+LOG_PANELS = {"grad_norm"}
 
 
 def plot_sweep(
@@ -61,7 +65,7 @@ def plot_sweep(
     eval_pass_at_1: Mapping[str, float | None] | None = None,
 ) -> Path | None:
     """A sweep's runs side by side over steps, one line per run: reward, KL, reward std (within groups
-    and batch-wide) and zero-std groups.
+    and batch-wide), zero-std groups, entropy and grad norm.
 
     ``series`` maps a run name to its logged metric rows; a run's held-out pass@1, when given, is
     added to its label. A run without KL (beta = 0) simply has no line on that panel.
@@ -69,15 +73,26 @@ def plot_sweep(
     if not any(series.values()):
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(23, 4), dpi=100)
+    columns = (len(SWEEP_PANELS) + 1) // 2
+    fig, grid = plt.subplots(2, columns, figsize=(5 * columns, 8), dpi=100)
+    axes = list(grid.flat)
+    for ax in axes[len(SWEEP_PANELS) :]:
+        ax.set_visible(False)
     for ax, (key, title) in zip(axes, SWEEP_PANELS):
+        positive = key in LOG_PANELS
         for name, rows in series.items():
-            points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
+            points = [
+                (row["step"], row[key])
+                for row in rows
+                if isinstance(row.get(key), (int, float)) and (row[key] > 0 or not positive)
+            ]
             if not points:
                 continue
             score = (eval_pass_at_1 or {}).get(name)
             label = name if score is None else f"{name} (pass@1 {score:.2f})"
             ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+        if positive and ax.lines:
+            ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(title)
         ax.grid(alpha=0.3)
