@@ -43,8 +43,23 @@ IPC_RMID = 0
 _state = {"started": False}
 
 
+def _protect_protocol():
+    """Move the protocol's stdin and stdout to private close-on-exec fds and put /dev/null on 0-2.
+
+    As the Docker pool's PID 1 those two fds are the container's attach stream, the host's only
+    channel: a child the runner starts (a clean-up ``rm``, a job) must never inherit them, or any
+    process of the sandbox user could read it and forge the next result line from /proc/PID/fd."""
+    reader = os.fdopen(os.dup(0), "rb")  # os.dup: not inheritable
+    _state["protocol_out"] = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    _state["protocol_in"] = reader
+
+
 def _read_payload():
-    stream = sys.stdin.buffer
+    stream = _state.get("protocol_in") or sys.stdin.buffer
     header = stream.readline(32)
     if not header:
         raise EOFError
@@ -105,24 +120,40 @@ def _kill_everything(pgid, kill_all):
     return len(_others(spare))
 
 
+def _state_of(path):
+    """The state letter in a /proc ``stat`` file, or None. Read as bytes: a process may give itself
+    (or another process of its user) a name that is not UTF-8."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0].decode("ascii", "replace")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid):
+    """Whether any thread of ``pid`` still runs: a thread group whose leader exited (raw SYS_exit)
+    reads as a zombie in /proc/PID/stat while its other threads go on."""
+    if _state_of(f"/proc/{pid}/stat") not in ("Z", "X", None):
+        return True
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(_state_of(f"/proc/{pid}/task/{tid}/stat") not in ("Z", "X", None) for tid in tasks)
+
+
 def _others(spare=()):
     """Live processes other than PID 1, this runner and ``spare``."""
     me = os.getpid()
-    found = []
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return found
-    for entry in entries:
-        if entry.isdigit() and int(entry) not in (1, me) and int(entry) not in spare:
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    state = handle.read().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state not in ("Z", "X"):
-                found.append(int(entry))
-    return found
+        return []
+    return [
+        int(entry)
+        for entry in entries
+        if entry.isdigit() and int(entry) not in (1, me) and int(entry) not in spare and _alive(entry)
+    ]
 
 
 def _nondumpable():
@@ -223,7 +254,7 @@ def _emit(result, nonce):
     data = ("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode()
     view = memoryview(data)
     while view:
-        view = view[os.write(1, view) :]
+        view = view[os.write(_state.get("protocol_out", 1), view) :]
 
 
 # -- the zygote: a pristine interpreter that runs ``python3 -I SCRIPT`` jobs by forking ---------------
@@ -244,6 +275,9 @@ class Zygote:
             code = 0
             try:
                 parent.close()
+                if "protocol_in" in _state:  # the zygote never holds the host's channel
+                    _state["protocol_in"].close()
+                    os.close(_state["protocol_out"])
                 _zygote_main(child)
             except BaseException:
                 code = 1
@@ -262,9 +296,8 @@ class Zygote:
             if os.waitpid(self.pid, os.WNOHANG)[0]:
                 self.dead = True
                 return False
-            with open(f"/proc/{self.pid}/stat") as handle:
-                state = handle.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, ChildProcessError, IndexError):
+            state = _state_of(f"/proc/{self.pid}/stat")
+        except (OSError, ChildProcessError):
             self.dead = True
             return False
         if state not in ("S", "R", "D"):
@@ -380,6 +413,12 @@ def _zygote_main(sock):
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
             status = signal.SIGKILL
+        while True:  # a job can give the zygote children (clone with CLONE_PARENT): no zombie stays
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
         sock.send(json.dumps({"status": status}).encode())
 
 
@@ -622,8 +661,13 @@ def _wipe(path):
             shutil.rmtree(path)
         except (RecursionError, OSError):
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(["chmod", "-R", "u+rwx", "--", path], stderr=subprocess.DEVNULL, timeout=60)
-                subprocess.run(["rm", "-rf", "--", path], stderr=subprocess.DEVNULL, timeout=60)
+                quiet = {
+                    "stdin": subprocess.DEVNULL,
+                    "stdout": subprocess.DEVNULL,
+                    "stderr": subprocess.DEVNULL,
+                }
+                subprocess.run(["chmod", "-R", "u+rwx", "--", path], timeout=60, **quiet)
+                subprocess.run(["rm", "-rf", "--", path], timeout=60, **quiet)
     else:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -783,6 +827,7 @@ def main(argv):
     ``lifetime=SECONDS`` has passed."""
     _nondumpable()
     _ignore_signals()
+    _protect_protocol()
     serve = "serve" in argv
     init = os.getpid() == 1
     try:

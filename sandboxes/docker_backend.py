@@ -69,6 +69,10 @@ LABEL = "org.grpo.sandbox"
 LABEL_OWNER = "org.grpo.sandbox.owner"
 LABEL_EXPIRES = "org.grpo.sandbox.expires"
 SANDBOX_USER = "1000:1000"
+#: seconds a container may outlive ``max_age`` (the last job handed to it must have time to finish)
+LIFETIME_MARGIN = 900
+#: exit codes of a runner (PID 1) the kernel killed: SIGKILL, SIGXCPU
+_KILLED = {128 + 9, 128 + 24}
 WORKROOT = "/work"
 
 #: PID 1 of every pool container: reaps orphans, ignores signals sent from inside, exits at expiry,
@@ -381,8 +385,10 @@ class DockerPool(WarmPool[_Container]):
     # -- containers ----------------------------------------------------------------------------
     def _start(self) -> _Container:
         api = self.client.api
-        expires = time.time() + self.max_age + 60
-        lifetime = int(self.max_age + 30)
+        # the container's own end is only a backstop (the lifeline ends it first): well after the last
+        # job a container can be handed (at max_age) could still be running
+        lifetime = int(self.max_age + LIFETIME_MARGIN)
+        expires = time.time() + lifetime + 60
         host_config = api.create_host_config(**self.hardening.host_config_kwargs())
         name = f"grpo-sandbox-{os.getpid()}-{uuid.uuid4().hex[:10]}"
         session = self.mode == "session"
@@ -509,14 +515,24 @@ class DockerPool(WarmPool[_Container]):
         # only a runner reply that says so counts as "not started" (a vanished runner may have run it)
         started = raw.get("program_started") is not False
         if result.error is not None:
-            self._diagnose(container, result)
+            self._diagnose(container, result, state == "eof" and started)
         return result, healthy, started
 
-    def _diagnose(self, container: _Container, result: Result) -> None:
+    def _diagnose(self, container: _Container, result: Result, runner_lost_mid_job: bool = False) -> None:
         try:
             state = self.client.api.inspect_container(container.id)["State"]
         except Exception:
             state = {"Status": "gone"}
+        killed = state.get("OOMKilled") or state.get("ExitCode") in _KILLED
+        if self.mode == "session" and runner_lost_mid_job and state.get("Status") != "running" and killed:
+            # The kernel killed the runner (PID 1) while a program ran: out of memory the program
+            # left charged (shared memory, tmpfs), or a CPU limit it set on the runner (same uid).
+            # Nothing else in the container can do either, so it is the program's failure.
+            result.error = None
+            result.exit_code, result.signal = 137, 9
+            how = "out of memory" if state.get("OOMKilled") else "by a limit it set"
+            result.stderr = f"the program got the sandbox's runner killed ({how})"
+            return
         if state.get("OOMKilled") or state.get("Status") != "running":
             result.error = f"{result.error} (container {state.get('Status')}, oom={state.get('OOMKilled')})"
         elif self.mode == "exec" and (result.error or "").startswith("sandbox runner gave no result"):
@@ -653,9 +669,16 @@ def _forget_pools_in_child() -> None:
     _LIFELINES.clear()
     _LIFELINES_LOCK = threading.Lock()
     for pool in list(DockerPool._every):
-        for container in list(pool._all.values()):
+        # the parent's containers are the parent's: a pool object the child still holds starts
+        # its own instead of using (or, on failure, removing) one of them
+        for container in pool._take_all():
             for handle in (container.session, container.raw_session):
                 _close_socket(handle)
+            container.session = container.raw_session = container.lifeline = None
+        with contextlib.suppress(Exception):
+            while True:
+                pool._idle.get_nowait()
+        pool._closed = False
     DockerPool._pools = {}
     DockerPool._lock = threading.Lock()
 

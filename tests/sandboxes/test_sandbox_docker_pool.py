@@ -10,7 +10,14 @@ import threading
 import time
 
 from sandboxes import Job, Limits
-from sandboxes.docker_backend import LABEL, LABEL_EXPIRES, LABEL_OWNER, PID1_SOURCE, reap_stale
+from sandboxes.docker_backend import (
+    LABEL,
+    LABEL_EXPIRES,
+    LABEL_OWNER,
+    LIFETIME_MARGIN,
+    PID1_SOURCE,
+    reap_stale,
+)
 
 PRINT = Job(["python3", "-c", "print('ok')"], limits=Limits(wall_time=5))
 
@@ -308,12 +315,32 @@ def _sleeping_child():
 
 
 def test_a_container_ends_by_itself_at_its_lifetime(dedicated_pool, our_containers):
-    """Its runner (PID 1) exits at max_age + 30 s even while its lifeline stays open: a container
+    """Its PID 1 exits at max_age + LIFETIME_MARGIN even while its lifeline stays open: a container
     whose owner never closes it cannot run for ever."""
     for mode in ("session", "exec"):
         pool = dedicated_pool(size=1, pids=85 if mode == "session" else 84)
         pool.mode = mode
-        pool.max_age = -28.0  # a lifetime of 2 s
+        pool.max_age = 2.0 - LIFETIME_MARGIN  # a lifetime of 2 s
         container = pool._new()
         assert container.lifeline is not None and our_containers([container.id])
         assert _gone(our_containers, [container.id]), mode
+
+
+def test_a_forked_child_using_the_pool_leaves_the_parents_containers_alone(dedicated_pool):
+    """A child that runs a job on a pool object it inherited gets containers of its own; it neither
+    uses nor (on failure) removes the parent's, which keeps working."""
+    pool = dedicated_pool(size=1, pids=83)
+    assert pool.run(PRINT).ok
+    ids = pool.container_ids()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            result = pool.run(PRINT)
+            code = 0 if result.ok and pool.container_ids() != ids else 3
+            pool.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pool.run(PRINT).ok and pool.container_ids() == ids

@@ -325,3 +325,143 @@ def test_session_runner_reaps_orphans_between_jobs(dedicated_pool):
     census = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": COUNT_ZOMBIES}, limits=LIMITS))
     assert census.ok and census.stdout.strip() == "zombies 0", census
     assert pool.stats["recycled"] == 0
+
+
+# A process whose leader thread exits by raw SYS_exit reads as a zombie in /proc/PID/stat while its
+# other threads run on; it must still be killed after the job (it was skipped as a zombie).
+HIDDEN_THREAD = """
+import ctypes, os, threading, time
+def daemon():
+    ctypes.CDLL(None).prctl(15, b"LEAKDAEMON", 0, 0, 0)  # PR_SET_NAME: this thread's comm
+    while True:
+        time.sleep(0.05)
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()  # out of the job's session: only the kill-everything sweep can find it
+    threading.Thread(target=daemon).start()
+    os.write(w, b"1")
+    time.sleep(0.05)
+    ctypes.CDLL(None).syscall(60 if os.uname().machine == "x86_64" else 93, 0)  # SYS_exit: leader only
+os.read(r, 1)
+time.sleep(0.2)
+print("planted")
+"""
+
+FIND_DAEMON = """
+import os
+found = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            if open(f"/proc/{pid}/task/{tid}/comm", "rb").read().strip() == b"LEAKDAEMON":
+                found.append(tid)
+    except OSError:
+        pass
+print("daemon", bool(found))
+"""
+
+
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+def test_a_thread_behind_a_zombie_leader_is_killed(backend, dedicated_pool):
+    pool = _one_pool(backend, dedicated_pool, pids=74)
+    planted = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": HIDDEN_THREAD}, limits=LIMITS))
+    assert planted.error is None and "planted" in planted.stdout, planted
+    look = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": FIND_DAEMON}, limits=LIMITS))
+    assert look.ok and look.stdout.strip() == "daemon False", look
+
+
+def _one_pool(backend, dedicated_pool, pids):
+    if backend == "docker":
+        return dedicated_pool(size=1, pids=pids)
+    from sandboxes.local import BwrapBackend
+
+    ok, why = BwrapBackend.available()
+    if not ok:
+        pytest.skip(why)
+    backend_ = BwrapBackend(pool_size=1)
+    _BWRAP.append(backend_)
+    return backend_.pool_for(LIMITS)
+
+
+_BWRAP: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_bwrap_backends():
+    yield
+    while _BWRAP:
+        _BWRAP.pop().close()
+
+
+# A process name that is not UTF-8 (its own, or one it writes to another's /proc/PID/comm) once
+# made the runner's process scan raise: the program's job became an infrastructure error.
+ODD_NAME = """
+import ctypes, os, time
+if os.fork() == 0:
+    os.setsid()
+    ctypes.CDLL(None).prctl(15, b"\\xff\\xfe", 0, 0, 0)
+    time.sleep(30)
+time.sleep(0.2)
+print("wrong answer")
+raise SystemExit(1)
+"""
+
+# clone(CLONE_PARENT) makes the job's children children of its parent (the zygote): they must not
+# stay zombies there, holding the container's pids for every later job.
+ZYGOTE_ZOMBIES = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+number = 56 if os.uname().machine == "x86_64" else 220
+made = 0
+for _ in range(40):
+    pid = libc.syscall(number, 0x8000 | 17, 0, 0, 0, 0)  # CLONE_PARENT | SIGCHLD
+    if pid == 0:
+        os._exit(0)
+    made += pid > 0
+print("made", made)
+"""
+
+
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+def test_a_process_name_that_is_not_utf8_is_the_programs_business(backend, dedicated_pool):
+    pool = _one_pool(backend, dedicated_pool, pids=76)
+    result = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": ODD_NAME}, limits=LIMITS))
+    assert result.error is None and result.exit_code == 1 and "wrong answer" in result.stdout, result
+    assert pool.run(Job(["python3", "-c", "print('next')"], limits=LIMITS)).ok
+
+
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+def test_children_given_to_the_zygote_are_reaped(backend, dedicated_pool):
+    import dataclasses
+
+    pool = _one_pool(backend, dedicated_pool, pids=77)
+    zombies = Job(["python3", "-I", "main.py"], files={"main.py": ZYGOTE_ZOMBIES}, limits=LIMITS)
+    zombies = dataclasses.replace(zombies, preloaded_python=True)
+    for _ in range(3):  # 3 x 40 children would exhaust 64 pids if they stayed
+        result = pool.run(zombies)
+        assert result.ok and result.stdout.strip() == "made 40", result
+    census = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": COUNT_ZOMBIES}, limits=LIMITS))
+    assert census.ok and census.stdout.strip() == "zombies 0", census
+
+
+# The kernel may still kill the runner (PID 1) on a job's behalf: here by a CPU limit the job set on
+# it (same uid). That ends the container; it is the program's failure, not the infrastructure's.
+LIMIT_PID1 = """
+import os, resource
+resource.prlimit(1, resource.RLIMIT_CPU, (1, 1))
+os.mkdir("d")
+for i in range(120000):  # the runner pays for their removal, and for every write below
+    open("d/%d" % i, "w").close()
+for i in range(450000):
+    os.write(1 + (i & 1), b"x")
+print("wrong answer")
+raise SystemExit(1)
+"""
+
+
+def test_a_runner_killed_by_a_limit_the_program_set_is_the_programs_failure(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=78)
+    limits = Limits(wall_time=15.0, memory_mb=512, pids=64, output_bytes=1 << 20)
+    result = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": LIMIT_PID1}, limits=limits))
+    assert result.error is None and result.exit_code == 137 and not result.ok, result
+    assert pool.run(Job(["python3", "-c", "print('next')"], limits=LIMITS)).ok
