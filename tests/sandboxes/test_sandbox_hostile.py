@@ -465,3 +465,38 @@ def test_a_runner_killed_by_a_limit_the_program_set_is_the_programs_failure(dedi
     result = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": LIMIT_PID1}, limits=limits))
     assert result.error is None and result.exit_code == 137 and not result.ok, result
     assert pool.run(Job(["python3", "-c", "print('next')"], limits=LIMITS)).ok
+
+
+# Memory a job leaves charged after it exits (a SysV shared-memory segment filled to the limit)
+# got the runner (PID 1) OOM-killed during its clean-up: the program's failure, never an error.
+SHM_TO_THE_LIMIT = """
+import ctypes, os
+for usage, limit in (("memory/memory.usage_in_bytes", "memory/memory.limit_in_bytes"),
+                     ("memory.current", "memory.max")):
+    if os.path.exists("/sys/fs/cgroup/" + usage):
+        break
+usage, limit = "/sys/fs/cgroup/" + usage, int(open("/sys/fs/cgroup/" + limit).read())
+for _ in range(16):  # ~1 MiB on each stream: the runner holds it and later copies it
+    os.write(1, b"y" * 65536)
+    os.write(2, b"y" * 65536)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+size = 600 << 20
+addr = libc.shmat(libc.shmget(0, ctypes.c_size_t(size), 0o1600), None, 0)
+pages = (ctypes.c_char * size).from_address(addr)
+offset = 0
+while offset < size and (offset % (1 << 20) or int(open(usage).read()) < limit - (1 << 20)):
+    pages[offset] = b"x"
+    offset += 4096
+os._exit(1)
+"""
+
+
+def test_memory_a_job_leaves_charged_is_the_programs_failure(dedicated_pool):
+    import dataclasses
+
+    pool = dedicated_pool(size=1, pids=79)
+    job = Job(["python3", "-I", "main.py"], files={"main.py": SHM_TO_THE_LIMIT}, limits=LIMITS)
+    result = pool.run(dataclasses.replace(job, preloaded_python=True))
+    assert result.error is None and not result.ok, result
+    assert pool.run(Job(["python3", "-c", "print('next')"], limits=LIMITS)).ok
