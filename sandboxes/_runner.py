@@ -387,7 +387,14 @@ def _zygote_main(sock):
     import gc
 
     compiled = {}  # (path, size, mtime) -> code: a preloaded script is compiled once per zygote
+    import select
+
     while True:
+        # while idle, reap children a job handed it (clone with CLONE_PARENT) that the runner killed
+        # after the job ended: zombies would hold the sandbox's pids for every later job
+        while not select.select([sock], [], [], 0.05)[0]:
+            _reap_exited_children()
+        _reap_exited_children()
         message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
         if not message:
             os._exit(0)
@@ -413,12 +420,7 @@ def _zygote_main(sock):
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
             status = signal.SIGKILL
-        while True:  # a job can give the zygote children (clone with CLONE_PARENT): no zombie stays
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+        _reap_exited_children()
         sock.send(json.dumps({"status": status}).encode())
 
 
@@ -800,10 +802,11 @@ def _clean(result, work, kill_all, proc):
         result["work_free_fraction"] = None
 
 
-def _reap_orphans():
-    """As PID 1, collect every exited child: processes a job orphaned (and its clean-up killed)
-    would otherwise stay zombies, each holding one of the sandbox's pids. Runs between jobs only,
-    when no job process is left to wait for (a zygote that died is reaped too: it is then lost)."""
+def _reap_exited_children():
+    """Collect every exited child, so none stays a zombie holding one of the sandbox's pids. The
+    runner as PID 1 inherits the processes a job orphaned, the zygote those a job gave it; both call
+    this only when no job process of theirs is left to wait for (as PID 1, a zygote that died is
+    reaped too: it is then lost)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -857,7 +860,7 @@ def main(argv):
         except Exception as exc:  # an infrastructure failure of the runner itself
             result = {"error": f"runner: {type(exc).__name__}: {exc}", "program_started": _state["started"]}
         if init:
-            _reap_orphans()
+            _reap_exited_children()
         if serve and zygote is not None and not zygote.healthy():
             baseline.pop("zygote", None)  # gone: reported as zygote_lost, nothing left to compare
         # a job (same uid) may have changed the runner's or the zygote's limits, scheduling or
