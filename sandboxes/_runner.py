@@ -101,9 +101,13 @@ def _kill_everything(pgid, kill_all):
         return 0
     zygote = _zygote["current"]
     spare = {zygote.pid} if zygote is not None and not zygote.dead else set()
+    _restore_open_files()
     for _ in range(400):
         if spare:
-            victims = _others(spare)
+            try:
+                victims = _others(spare)
+            except OSError:  # /proc cannot be read (e.g. no file descriptor left): fail closed
+                return 1
             if not victims:
                 return 0
             for pid in victims:
@@ -117,17 +121,34 @@ def _kill_everything(pgid, kill_all):
             except OSError:
                 break
         time.sleep(0.002)
-    return len(_others(spare))
+    try:
+        return len(_others(spare))
+    except OSError:
+        return 1
+
+
+def _restore_open_files():
+    """A job (same uid) may have lowered this runner's open-files limit to blind its /proc sweep:
+    put the soft limit back to what it was at start (the tamper check still sees what else changed)."""
+    start = _state.get("nofile")
+    with contextlib.suppress(ValueError, OSError):
+        if start is not None and resource.getrlimit(resource.RLIMIT_NOFILE)[0] < start[0]:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (start[0], resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            )
 
 
 def _state_of(path):
-    """The state letter in a /proc ``stat`` file, or None. Read as bytes: a process may give itself
-    (or another process of its user) a name that is not UTF-8."""
+    """The state letter in a /proc ``stat`` file, None when the process is gone, ``?`` when it
+    cannot be read (which counts as alive: a sweep that cannot see must not report all clear).
+    Read as bytes: a process may give itself (or another process of its user) a non-UTF-8 name."""
     try:
         with open(path, "rb") as handle:
             return handle.read().rsplit(b")", 1)[1].split()[0].decode("ascii", "replace")
-    except (OSError, IndexError, ValueError):
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    except (OSError, IndexError, ValueError):
+        return "?"
 
 
 def _alive(pid):
@@ -137,18 +158,17 @@ def _alive(pid):
         return True
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
+    except OSError:
+        return True
     return any(_state_of(f"/proc/{pid}/task/{tid}/stat") not in ("Z", "X", None) for tid in tasks)
 
 
 def _others(spare=()):
     """Live processes other than PID 1, this runner and ``spare``."""
     me = os.getpid()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
+    entries = os.listdir("/proc")  # an error here is the caller's: it could not look
     return [
         int(entry)
         for entry in entries
@@ -831,6 +851,7 @@ def main(argv):
     _nondumpable()
     _ignore_signals()
     _protect_protocol()
+    _state["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)
     serve = "serve" in argv
     init = os.getpid() == 1
     try:

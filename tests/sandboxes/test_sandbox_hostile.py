@@ -501,3 +501,28 @@ def test_memory_a_job_leaves_charged_is_the_programs_failure(dedicated_pool):
     result = pool.run(dataclasses.replace(job, preloaded_python=True))
     assert result.error is None and not result.ok, result
     assert pool.run(Job(["python3", "-c", "print('next')"], limits=LIMITS)).ok
+
+
+# A job lowered the runner's open-files limit (same uid) so that its /proc sweep could open nothing
+# and reported all clear while a detached process lived on.
+BLIND_THE_SWEEP = """
+import ctypes, os, resource, time
+if os.fork() == 0:
+    os.setsid()
+    ctypes.CDLL(None).prctl(15, b"LEAKDAEMON", 0, 0, 0)
+    time.sleep(30)
+    os._exit(0)
+soft, hard = resource.prlimit(1, resource.RLIMIT_NOFILE)
+resource.prlimit(1, resource.RLIMIT_NOFILE, (0, hard))
+print("blinded")
+"""
+
+
+def test_a_runner_with_its_open_files_limit_lowered_still_sweeps(dedicated_pool):
+    pool = dedicated_pool(size=1, pids=80)
+    job = Job(["python3", "-I", "main.py"], files={"main.py": BLIND_THE_SWEEP}, limits=LIMITS)
+    result = pool.run(job)
+    assert result.error is None and "blinded" in result.stdout, result
+    look = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": FIND_DAEMON}, limits=LIMITS))
+    assert look.ok and look.stdout.strip() == "daemon False", look
+    assert pool.stats["created"] == 1  # swept and restored in place, not only discarded
