@@ -12,9 +12,11 @@ root's mode, checking a directory can be made there (``workroot_ok``); ``program
 host whether a failed job got as far as starting its program.
 
 Jobs marked ``preloaded_python`` (``python3 -I SCRIPT``) run in a process forked from the runner's
-zygote (see ``Zygote``): no interpreter start-up per job. After every job the shared directories
-themselves are reset too (times, extended attributes), and clean-up trouble (e.g. a tree too deep to
-remove) is reported as ``cleanup_failed`` (the host recycles the sandbox), never as the job's error.
+zygote (see ``Zygote``): no interpreter start-up per job (with ``script_entry``, no module set-up
+either: the zygote runs SCRIPT's top level once and each job calls that function). After every job
+the shared directories themselves are reset too (times, extended attributes), and clean-up trouble
+(e.g. a tree too deep to remove) is reported as ``cleanup_failed`` (the host recycles the sandbox),
+never as the job's error.
 
 Because the source travels with every call, the runner always matches the host library and any
 image with ``python3`` works.
@@ -279,9 +281,11 @@ def _emit(result, nonce):
 
 # -- the zygote: a pristine interpreter that runs ``python3 -I SCRIPT`` jobs by forking ---------------
 # Forked when the runner starts, before it has read any job, so nothing of any job (tests, expected
-# values, nonces) is ever in its memory or in that of the processes it forks. It never runs job code
-# itself: per job it forks one process that becomes ``python3 -I SCRIPT`` (setsid, fds, cwd, rlimits,
-# environment) and reports that process's exit status. A zygote that dies or is stopped (a program
+# values, nonces) is ever in its memory or in that of the processes it forks. It never runs a job's
+# program itself: per job it forks one process that becomes ``python3 -I SCRIPT`` (setsid, fds, cwd,
+# rlimits, environment) and reports that process's exit status. The one thing of a job it runs is the
+# top level of a SCRIPT sent with ``script_entry`` (the host's own, non-secret script that only
+# defines: the code verifier's driver), before forking that job. A zygote that dies or is stopped (a program
 # can signal it: same user) is not replaced from this runner, whose memory is no longer pristine:
 # jobs fall back to a fresh interpreter and the result says ``zygote_lost``.
 class Zygote:
@@ -406,7 +410,10 @@ def _zygote_main(sock):
             __import__(name)
     import gc
 
-    compiled = {}  # (path, size, mtime) -> code: a preloaded script is compiled once per zygote
+    # source -> code: a preloaded script is compiled once per zygote; with an entry function its top
+    # level also runs once, here (it only defines: see Job.script_entry), and jobs only call the entry
+    compiled = {}
+    prepared = {}  # source -> the namespace its top level made (None: it raised, run it whole)
     import select
 
     while True:
@@ -419,7 +426,7 @@ def _zygote_main(sock):
         if not message:
             os._exit(0)
         spec = json.loads(message)
-        code = None
+        code = namespace = None
         with contextlib.suppress(OSError, SyntaxError, ValueError):
             with open(os.path.join(spec["cwd"], spec["argv"][0]), "rb") as handle:
                 source = handle.read()
@@ -428,11 +435,15 @@ def _zygote_main(sock):
                 code = compile(source, spec["argv"][0], "exec")
                 if len(compiled) < 8:
                     compiled[source] = code
+            if isinstance(spec.get("entry"), str) and source in compiled:
+                if source not in prepared:
+                    prepared[source] = _prepare_script(code, spec["argv"][0], spec["entry"])
+                namespace = prepared[source]
         gc.freeze()  # the child's collections skip these objects: their pages stay shared
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _become_job(spec, fds, code)
+            _become_job(spec, fds, code, namespace)
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps({"pid": pid}).encode())
@@ -444,8 +455,23 @@ def _zygote_main(sock):
         sock.send(json.dumps({"status": status}).encode())
 
 
-def _become_job(spec, fds, compiled_code=None):
-    """In the zygote's child: become ``python3 -I SCRIPT ARGS`` for the job, then exit."""
+def _prepare_script(code, filename, entry):
+    """Run a script's top level once in the zygote (before any job that uses it forks): the
+    namespace it made, or None when it raised or defines no function ``entry`` (jobs then run the
+    script whole). Its ``__name__`` is not ``__main__``, so its own main block does not run here."""
+    import builtins
+
+    namespace = {"__name__": "__grpo_preloaded__", "__file__": filename, "__builtins__": builtins}
+    try:
+        exec(code, namespace)
+    except BaseException:
+        return None
+    return namespace if callable(namespace.get(entry)) else None
+
+
+def _become_job(spec, fds, compiled_code=None, namespace=None):
+    """In the zygote's child: become ``python3 -I SCRIPT ARGS`` for the job, then exit (with a
+    prepared ``namespace``: call its entry function, what SCRIPT's main block would do)."""
     import io
     import runpy
     import types
@@ -468,7 +494,13 @@ def _become_job(spec, fds, compiled_code=None):
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
         sys.argv = list(spec["argv"])
         try:
-            if compiled_code is None:
+            if namespace is not None:
+                main = types.ModuleType("__main__")
+                namespace["__name__"] = "__main__"
+                main.__dict__.update(namespace)
+                sys.modules["__main__"] = main
+                namespace[spec["entry"]]()
+            elif compiled_code is None:
                 runpy.run_path(spec["argv"][0], run_name="__main__")
             else:
                 main = types.ModuleType("__main__")
@@ -606,6 +638,8 @@ def run_one(job):
         and command[2:]
     ):
         spec = {"argv": command[2:], "cwd": work, "env": env, "rlimits": limits}
+        if isinstance(job.get("script_entry"), str):
+            spec["entry"] = job["script_entry"]
         proc = zygote.spawn(spec, (in_r, out_w, err_w))
         result["via_zygote"] = proc is not None
     try:

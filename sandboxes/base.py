@@ -73,6 +73,11 @@ class Job:
     #: interpreter (forked from a zygote that never saw a job), with the same outcome and no start-up.
     #: SCRIPT must hold nothing secret: the zygote keeps it compiled for later jobs.
     preloaded_python: bool = False
+    #: with ``preloaded_python``: SCRIPT's top level only defines (functions, classes, constants) and
+    #: its ``if __name__ == "__main__":`` block calls this function alone. The zygote then runs the
+    #: top level once, and each job only calls the function in a fresh fork: a large script's module
+    #: set-up (class bodies, tables) is not paid per job. Without a zygote SCRIPT runs as usual.
+    script_entry: str | None = None
 
     def with_limits(self, **changes: Any) -> Job:
         return replace(self, limits=replace(self.limits, **changes))

@@ -74,6 +74,7 @@ def encode_job(
         "rlimits": rlimits,
         "env": dict(job.env),
         "preloaded_python": bool(job.preloaded_python),
+        "script_entry": job.script_entry,
         "path": path,
         "nonce": nonce,
     }

@@ -167,6 +167,45 @@ def test_preloaded_jobs_run_in_the_warm_sandbox(one_sandbox):
     assert one_sandbox.stats["created"] == 1
 
 
+# a script for ``script_entry``: its top level only defines; ``main`` is what its main block calls
+PREPARED = """
+import os, sys
+LOADED_IN = os.getpid()
+SEEN = []
+def main():
+    SEEN.append(sys.stdin.read())
+    print(LOADED_IN != os.getpid(), LOADED_IN, SEEN, __name__)
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_script_entry_is_set_up_once_and_called_per_job(one_sandbox):
+    """The zygote runs the script's top level once; each job calls its entry in a fresh fork, with
+    its own stdin, and what a job changes in the module (``SEEN``) is gone for the next."""
+    results = [
+        one_sandbox.run(PREPARED, stdin=f"job{n}", preloaded_python=True, script_entry="main")
+        for n in range(3)
+    ]
+    lines = [result.stdout.split() for result in results]
+    assert all(result.ok and result.extra.get("via_zygote") for result in results), results
+    assert [line[0] for line in lines] == ["True"] * 3, lines  # defined in the zygote, run in a fork
+    assert len({line[1] for line in lines}) == 1, lines  # one set-up for every job
+    assert [line[2] for line in lines] == [f"['job{n}']" for n in range(3)], lines
+    assert {line[3] for line in lines} == {"__main__"}, lines
+
+
+def test_a_script_entry_that_cannot_be_prepared_runs_the_script_whole(one_sandbox):
+    """A top level that raises (or no such entry function) is not kept: the job runs the script as
+    ``python3 -I`` would, with the same outcome."""
+    raising = "if __name__ != '__main__':\n    raise RuntimeError('run me as a script')\n"
+    raising += PREPARED
+    for script, entry in ((raising, "main"), (PREPARED, "no_such_function")):
+        result = one_sandbox.run(script, stdin="x", preloaded_python=True, script_entry=entry)
+        assert result.ok and result.stdout.split()[0] == "False", result  # loaded in its own process
+        assert result.stdout.split()[2] == "['x']", result
+
+
 # The runner and the zygote run as the job's uid: a job can signal them and change their limits,
 # scheduling and CPU affinity, which every later job forked from them would inherit.
 FIND_PARENTS = """

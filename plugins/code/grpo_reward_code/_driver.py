@@ -8,6 +8,9 @@ non-dumpable (the program, same user, cannot read its memory or its /proc fds), 
 from stdin (JSON: nonce, tests, options) and reports each outcome as ``<nonce> <json>`` on its stdout.
 A program that exits early never produces the final ``done`` line, so it cannot fake a pass.
 
+Its top level only defines: the sandbox's zygote runs it once and each job calls ``main`` in a fresh
+fork (``Job.script_entry``), so nothing here may depend on a job or keep state between jobs.
+
 The program process loads the program and serves calls over a private pipe: a call's arguments and
 its result cross as *plain data* (None, bool, int, float, complex, str, bytes, list, tuple, dict, set,
 frozenset; anything else fails the call), so no object of the program's ever reaches the comparisons.
@@ -66,13 +69,22 @@ class Unencodable(Exception):
     pass
 
 
-def _nondumpable():
+def _find_prctl():
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+        return ctypes.CDLL(None).prctl
     except Exception:
-        pass
+        return None
+
+
+#: looked up at import: under the sandbox's zygote that is once per sandbox, not once per job
+_PRCTL = _find_prctl()
+
+
+def _nondumpable():
+    with contextlib.suppress(Exception):
+        _PRCTL(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
 
 
 def _set_int_digits():
@@ -498,20 +510,31 @@ class Remote:
 PyCF_ONLY_AST = 0x400  # compile() flag: return the syntax tree
 
 
-def _walk(node):
-    yield node
-    for name in node._fields:
-        value = getattr(node, name, None)
-        for item in value if isinstance(value, list) else [value]:
-            if hasattr(item, "_fields"):
-                yield from _walk(item)
+def _counted(node, text):
+    """``node`` (an assert) inside ``try: ... except Exception as e: __grpo_fail__(line, text, e)
+    else: __grpo_case__(line, text)``, built directly (no template to compile per assert) and
+    placed at the assert's own position, so tracebacks name the test's line."""
+    import _ast  # the compiler's node types (the C module behind ``ast``, already loaded)
 
+    at = {
+        "lineno": node.lineno,
+        "col_offset": node.col_offset,
+        "end_lineno": node.end_lineno,
+        "end_col_offset": node.end_col_offset,
+    }
 
-def _locate(tree, like):
-    for node in _walk(tree):
-        if "lineno" in node._attributes:
-            node.lineno, node.col_offset = like.lineno, like.col_offset
-            node.end_lineno, node.end_col_offset = like.end_lineno, like.end_col_offset
+    def name(ident):
+        return _ast.Name(id=ident, ctx=_ast.Load(), **at)
+
+    def call(function, args):
+        return _ast.Expr(value=_ast.Call(func=name(function), args=args, keywords=[], **at), **at)
+
+    where = [_ast.Constant(value=node.lineno, **at), _ast.Constant(value=text, **at)]
+    failed = call("__grpo_fail__", [*where, name("__grpo_exc__")])
+    handler = _ast.ExceptHandler(type=name("Exception"), name="__grpo_exc__", body=[failed], **at)
+    return _ast.Try(
+        body=[node], handlers=[handler], orelse=[call("__grpo_case__", where)], finalbody=[], **at
+    )
 
 
 def _segment(lines, node):
@@ -538,18 +561,7 @@ class CountAsserts:
         for node in body:
             if type(node).__name__ == "Assert":
                 self.count += 1
-                text = _segment(self.lines, node)[:200]
-                template = compile(
-                    "try:\n    pass\nexcept Exception as __grpo_exc__:\n"
-                    "    __grpo_fail__(%d, %r, __grpo_exc__)\nelse:\n    __grpo_case__(%d, %r)"
-                    % (node.lineno, text, node.lineno, text),
-                    "<tests>",
-                    "exec",
-                    PyCF_ONLY_AST,
-                ).body[0]
-                _locate(template, node)
-                template.body = [node]
-                out.append(template)
+                out.append(_counted(node, _segment(self.lines, node)[:200]))
             else:
                 out.append(node)
         return out

@@ -238,6 +238,7 @@ class CodeVerifier(Verifier):
             stdin=json.dumps(instructions),
             limits=self.limits,
             preloaded_python=True,
+            script_entry="main",
         )
         return job, {"nonce": nonce, "total": total, "language": language}
 
