@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -573,61 +574,12 @@ def run_one(job):
     def preexec():
         _apply_rlimits(limits)
 
-    # Every helper thread starts before the program does: a fork bomb can exhaust the pids limit
-    # within microseconds, after which this runner could not start a thread of its own.
-    wake = threading.Event()
-    ready = threading.Event()
-    holder = {}
+    # No helper thread: one poll loop feeds stdin, drains stdout/stderr and notices the exit (a fork
+    # bomb that exhausts the pids limit cannot keep this runner from doing any of it)
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     in_r, in_w = os.pipe()
-
-    def pump(fd, name):
-        buf = buffers[name]
-        try:
-            while True:
-                chunk = os.read(fd, CHUNK)
-                if not chunk:
-                    break
-                room = cap - len(buf)
-                if len(chunk) > room:
-                    buf.extend(chunk[: max(room, 0)])
-                    result[name + "_truncated"] = True
-                    result["output_limit_exceeded"] = True
-                    wake.set()
-                    # keep reading (and discarding) until the kill lands, so the writer never blocks
-                    continue
-                buf.extend(chunk)
-        except OSError:
-            pass
-        finally:  # a session runs job after job: every job's pipes must close, or its fds run out
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def feed(data):
-        with contextlib.suppress(OSError):
-            view = memoryview(data)
-            while view:
-                view = view[os.write(in_w, view[:CHUNK]) :]
-        with contextlib.suppress(OSError):
-            os.close(in_w)
-
-    def reap():
-        ready.wait()
-        proc = holder.get("proc")
-        if proc is not None:
-            proc.wait()
-        wake.set()
-
-    threads = [
-        threading.Thread(target=pump, args=(out_r, "stdout"), daemon=True),
-        threading.Thread(target=pump, args=(err_r, "stderr"), daemon=True),
-        threading.Thread(target=feed, args=(base64.b64decode(job.get("stdin") or ""),), daemon=True),
-        threading.Thread(target=reap, daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
     proc = None
     command = list(job["command"])
     zygote = _zygote["current"]
@@ -655,8 +607,7 @@ def run_one(job):
             close_fds=True,
         )
     except OSError as exc:
-        ready.set()
-        for fd in (in_r, out_w, err_w):
+        for fd in (in_r, out_w, err_w, in_w, out_r, err_r):
             os.close(fd)
         result["exit_code"] = 127
         result["stderr"] = "cannot execute {!r}: {}".format(job["command"][0], exc)
@@ -665,25 +616,14 @@ def run_one(job):
     result["program_started"] = True
     for fd in (in_r, out_w, err_w):
         os.close(fd)
-    holder["proc"] = proc
-    ready.set()
-    deadline = time.monotonic() + wall
-    while True:
-        remaining = deadline - time.monotonic()
-        if proc.returncode is not None or result["output_limit_exceeded"]:
-            break
-        if remaining <= 0:
-            result["timed_out"] = True
-            break
-        wake.wait(remaining)
-        wake.clear()
+    streams = _Streams({out_r: "stdout", err_r: "stderr"}, buffers, cap, result)
+    streams.pump(proc, in_w, base64.b64decode(job.get("stdin") or ""), time.monotonic() + wall)
     result["run_elapsed"] = time.monotonic() - started
     leftovers = _kill_everything(proc.pid, kill_all)
     if zygote is not None and not zygote.healthy():
         result["zygote_lost"] = True
     proc.wait()
-    for thread in threads[:2]:
-        thread.join(1.0)
+    streams.drain(time.monotonic() + 1.0)
     code = proc.returncode
     if code is not None and code < 0:
         result["signal"] = -code
@@ -696,6 +636,109 @@ def run_one(job):
     result["stderr"] = bytes(buffers["stderr"]).decode("utf-8", "replace")
     result["leftover_processes"] = leftovers
     return _finish(result, work, started, kill_all, proc)
+
+
+class _Streams:
+    """The job's pipes, served from this thread: stdin fed as the program reads it, stdout and
+    stderr kept up to ``cap`` bytes each (past it the job is stopped: a flood is never buffered
+    whole), and the program's exit noticed (the zygote's status message, or a pidfd).
+
+    ``select``, not ``poll``: a job (same uid) may lower this runner's open-files limit, and poll
+    fails once it watches more fds than that limit; select needs no new fd and no limit."""
+
+    def __init__(self, readers, buffers, cap, result):
+        self.readers = dict(readers)
+        self.buffers = buffers
+        self.cap = cap
+        self.result = result
+
+    def _read(self, fd):
+        """Take what ``fd`` has; at EOF (or an error) stop watching it and close it."""
+        try:
+            chunk = os.read(fd, CHUNK)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            del self.readers[fd]
+            os.close(fd)
+            return
+        name = self.readers[fd]
+        buf = self.buffers[name]
+        room = self.cap - len(buf)
+        if len(chunk) > room:
+            buf.extend(chunk[: max(room, 0)])
+            self.result[name + "_truncated"] = True
+            self.result["output_limit_exceeded"] = True
+        else:
+            buf.extend(chunk)
+
+    def pump(self, proc, in_w, data, deadline):
+        """Until the program exits, floods its output or runs out of time (``timed_out``)."""
+        view = memoryview(data)
+        if view:
+            os.set_blocking(in_w, False)
+        else:
+            os.close(in_w)
+            in_w = None
+        exit_fd, owned = _exit_fd(proc)
+        watch_exit = exit_fd is not None
+        try:
+            while proc.returncode is None and not self.result["output_limit_exceeded"]:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.result["timed_out"] = True
+                    break
+                if not watch_exit:  # nothing tells of this exit: look every few milliseconds
+                    remaining = min(remaining, 0.005)
+                readable = list(self.readers) + ([exit_fd] if watch_exit else [])
+                writable = [in_w] if in_w is not None else []
+                ready_r, ready_w, _ = select.select(readable, writable, [], remaining)
+                if in_w is not None and ready_w:
+                    try:
+                        view = view[os.write(in_w, view[:CHUNK]) :]
+                    except OSError:  # the program closed its stdin: the rest is not read
+                        view = view[:0]
+                    if not view:
+                        os.close(in_w)
+                        in_w = None
+                for fd in ready_r:
+                    if fd == exit_fd and watch_exit:
+                        watch_exit = False
+                        proc.wait()
+                    elif fd in self.readers:
+                        self._read(fd)
+                if exit_fd is None:
+                    proc.poll()
+        finally:
+            if in_w is not None:
+                os.close(in_w)
+            if owned:
+                os.close(exit_fd)
+
+    def drain(self, deadline):
+        """After the kill: read what is left (kept up to the cap) until EOF, for at most a moment."""
+        while self.readers:
+            remaining = deadline - time.monotonic()
+            ready = select.select(list(self.readers), [], [], remaining)[0] if remaining > 0 else []
+            if not ready:
+                break
+            for fd in ready:
+                self._read(fd)
+        for fd in list(self.readers):
+            os.close(fd)
+        self.readers.clear()
+
+
+def _exit_fd(proc):
+    """(an fd that becomes readable when ``proc`` exits, whether this runner opened it). The zygote
+    reports the exit on its socket; a process the runner started gets a pidfd, or None where there
+    is none: the loop then polls."""
+    if isinstance(proc, _ZygoteProc):
+        return proc.zygote.sock.fileno(), False
+    try:
+        return os.pidfd_open(proc.pid), True
+    except (AttributeError, OSError):
+        return None, False
 
 
 def _wipe(path):
@@ -816,15 +859,6 @@ def _finish(result, work, started, kill_all, proc):
     return result
 
 
-def _cpu_of(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def _clean(result, work, kill_all, proc):
     if proc is None and kill_all:
         _kill_everything(None, kill_all)
@@ -909,7 +943,6 @@ def main(argv):
         nonce = str(job.get("nonce", ""))
         _state["started"] = False
         zygote = _zygote["current"]
-        cpu = (sum(os.times()[:2]), _cpu_of(zygote.pid) if zygote else 0.0)
         try:
             result = run_one(job)
         except Exception as exc:  # an infrastructure failure of the runner itself
@@ -923,8 +956,6 @@ def main(argv):
         changed = _tampered(baseline) if serve else []
         if changed:
             result["runner_tampered"] = changed[:20]
-        result["runner_cpu"] = round(sum(os.times()[:2]) - cpu[0], 4)
-        result["zygote_cpu"] = round((_cpu_of(zygote.pid) if zygote else 0.0) - cpu[1], 4)
         _emit(result, nonce)
         if not serve:
             return 0
