@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -296,6 +297,9 @@ def score_command(
                 console.print(f"reward {name}: {source} (weight {engine.weights[name]:g})", highlight=False)
             engine.start()  # set-up errors (e.g. a sandbox image not built) exit 2 before any row runs
             engine.check_setup()
+            # what is loaded now (modules, plugins, rows) lives as long as the command: collections
+            # during scoring need not walk it again and again
+            gc.freeze()
             started = time.perf_counter()
             scored: list[dict[str, Any]] = []
             values: dict[str, list[float | None]] = {name: [] for name in engine.names}
