@@ -26,6 +26,7 @@ Formats:
   (an output over ``output_bytes`` fails the case; see ``same_output``).
 """
 
+import _ast  # the compiler's node types (the C module behind ``ast``): set up once, at import
 import builtins
 import contextlib
 import json
@@ -233,16 +234,20 @@ class Reporter:
         self.passed = 0
         self.failed = 0
 
-    def emit(self, **record):
+    def emit(self, flush=True, **record):
         self.out.write(self.nonce + " " + json.dumps(record) + "\n")
-        self.out.flush()
+        if flush:
+            self.out.flush()
 
     def case(self, ok, message=""):
         if ok:
             self.passed += 1
         else:
             self.failed += 1
-        self.emit(case=self.passed + self.failed - 1, ok=bool(ok), msg=str(message)[:400])
+        # binary scoring counts only a complete run (its ``done`` line flushes the cases before it):
+        # no write, and no wake-up of the runner, per case; partial scoring keeps each case at once
+        record = {"case": self.passed + self.failed - 1, "ok": bool(ok), "msg": str(message)[:400]}
+        self.emit(flush=not self.binary, **record)
         if not ok and self.binary:
             raise _Stop()
 
@@ -338,7 +343,7 @@ def _call(request, targets):
         return {"raised": ["NameError", "%r is not callable in the program" % request["name"]]}
     args = loads(request["a"])
     kwargs = loads(request["k"])
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGALRM, _on_alarm)  # again: the program may have replaced it
     try:
         signal.setitimer(signal.ITIMER_REAL, request["timeout"])
         try:
@@ -514,8 +519,6 @@ def _counted(node, text):
     """``node`` (an assert) inside ``try: ... except Exception as e: __grpo_fail__(line, text, e)
     else: __grpo_case__(line, text)``, built directly (no template to compile per assert) and
     placed at the assert's own position, so tracebacks name the test's line."""
-    import _ast  # the compiler's node types (the C module behind ``ast``, already loaded)
-
     at = {
         "lineno": node.lineno,
         "col_offset": node.col_offset,
