@@ -438,8 +438,10 @@ def _zygote_main(sock):
                     compiled[source] = code
             if isinstance(spec.get("entry"), str) and source in compiled:
                 if source not in prepared:
-                    prepared[source] = _prepare_script(code, spec["argv"][0], spec["entry"])
+                    prepared[source] = _prepare_script(code, spec["argv"][0])
                 namespace = prepared[source]
+                if namespace is not None and not callable(namespace.get(spec["entry"])):
+                    namespace = None
         gc.freeze()  # the child's collections skip these objects: their pages stay shared
         pid = os.fork()
         if pid == 0:
@@ -456,10 +458,11 @@ def _zygote_main(sock):
         sock.send(json.dumps({"status": status}).encode())
 
 
-def _prepare_script(code, filename, entry):
+def _prepare_script(code, filename):
     """Run a script's top level once in the zygote (before any job that uses it forks): the
-    namespace it made, or None when it raised or defines no function ``entry`` (jobs then run the
-    script whole). Its ``__name__`` is not ``__main__``, so its own main block does not run here."""
+    namespace it made, or None when it raised (jobs then run the script whole, as they do when it
+    defines no such entry function). Its ``__name__`` is not ``__main__``: its main block does not
+    run here."""
     import builtins
 
     namespace = {"__name__": "__grpo_preloaded__", "__file__": filename, "__builtins__": builtins}
@@ -467,7 +470,7 @@ def _prepare_script(code, filename, entry):
         exec(code, namespace)
     except BaseException:
         return None
-    return namespace if callable(namespace.get(entry)) else None
+    return namespace
 
 
 def _become_job(spec, fds, compiled_code=None, namespace=None):

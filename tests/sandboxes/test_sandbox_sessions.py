@@ -200,6 +200,8 @@ def test_a_script_entry_that_cannot_be_prepared_runs_the_script_whole(one_sandbo
     ``python3 -I`` would, with the same outcome."""
     raising = "if __name__ != '__main__':\n    raise RuntimeError('run me as a script')\n"
     raising += PREPARED
+    prepared = one_sandbox.run(PREPARED, stdin="x", preloaded_python=True, script_entry="main")
+    assert prepared.ok and prepared.stdout.split()[0] == "True", prepared  # the same source, prepared
     for script, entry in ((raising, "main"), (PREPARED, "no_such_function")):
         result = one_sandbox.run(script, stdin="x", preloaded_python=True, script_entry=entry)
         assert result.ok and result.stdout.split()[0] == "False", result  # loaded in its own process
