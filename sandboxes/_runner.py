@@ -104,7 +104,7 @@ def _kill_everything(pgid, kill_all):
         return 0
     zygote = _zygote["current"]
     spare = {zygote.pid} if zygote is not None and not zygote.dead else set()
-    _restore_open_files()
+    _restore_limits()
     for _ in range(400):
         if spare:
             try:
@@ -130,15 +130,22 @@ def _kill_everything(pgid, kill_all):
         return 1
 
 
-def _restore_open_files():
-    """A job (same uid) may have lowered this runner's open-files limit to blind its /proc sweep:
-    put the soft limit back to what it was at start (the tamper check still sees what else changed)."""
-    start = _state.get("nofile")
-    with contextlib.suppress(ValueError, OSError):
-        if start is not None and resource.getrlimit(resource.RLIMIT_NOFILE)[0] < start[0]:
-            resource.setrlimit(
-                resource.RLIMIT_NOFILE, (start[0], resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-            )
+def _below(a, b):
+    """Whether resource limit ``a`` is lower than ``b`` (RLIM_INFINITY, -1, is the highest)."""
+    infinity = resource.RLIM_INFINITY
+    return a != infinity and (b == infinity or a < b)
+
+
+def _restore_limits():
+    """A job (same uid) may lower this runner's own limits: its open files (to blind the /proc
+    sweep), its address space or data size (so the runner's next allocation fails). Put each soft
+    limit back up to what it was at start, as far as the hard limit allows (the tamper check still
+    sees a lowered hard limit, and the sandbox is then replaced)."""
+    for number, (soft, _) in _state.get("limits", {}).items():
+        with contextlib.suppress(ValueError, OSError):
+            now_soft, now_hard = resource.getrlimit(number)
+            if _below(now_soft, soft):
+                resource.setrlimit(number, (now_hard if _below(now_hard, soft) else soft, now_hard))
 
 
 def _state_of(path):
@@ -274,10 +281,36 @@ def _tampered(baseline):
 
 
 def _emit(result, nonce):
-    data = ("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode()
+    _write_all(("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode())
+
+
+def _write_all(data):
     view = memoryview(data)
     while view:
         view = view[os.write(_state.get("protocol_out", 1), view) :]
+
+
+def _starved_result():
+    """A job whose program left the runner unable to allocate: the program's failure (killed), and
+    the sandbox is not reused."""
+    return {
+        "exit_code": 137,
+        "signal": signal.SIGKILL.value,
+        "timed_out": False,
+        "stdout": "",
+        "stderr": "the program starved the sandbox runner (lowered its memory limits)",
+        "stdout_truncated": True,
+        "stderr_truncated": False,
+        "output_limit_exceeded": False,
+        "error": None,
+        "program_started": True,
+        "runner_starved": True,
+        "runner_tampered": ["runner memory limits"],
+    }
+
+
+def _starved_line(nonce):
+    return ("\n" + MARK + nonce + " " + json.dumps(_starved_result()) + "\n").encode()
 
 
 # -- the zygote: a pristine interpreter that runs ``python3 -I SCRIPT`` jobs by forking ---------------
@@ -635,6 +668,8 @@ def run_one(job):
         result["exit_code"] = code
     if result["timed_out"] or result["output_limit_exceeded"]:
         result["exit_code"] = result["exit_code"] if result["exit_code"] is not None else 137
+    if result.get("runner_starved"):  # output may be lost: never a pass, whatever it printed
+        result["exit_code"], result["signal"] = 137, signal.SIGKILL.value
     result["stdout"] = bytes(buffers["stdout"]).decode("utf-8", "replace")
     result["stderr"] = bytes(buffers["stderr"]).decode("utf-8", "replace")
     result["leftover_processes"] = leftovers
@@ -687,6 +722,8 @@ class _Streams:
         watch_exit = exit_fd is not None
         try:
             while proc.returncode is None and not self.result["output_limit_exceeded"]:
+                if self.result.get("runner_starved"):
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.result["timed_out"] = True
@@ -712,6 +749,10 @@ class _Streams:
                         self._read(fd)
                 if exit_fd is None:
                     proc.poll()
+        except MemoryError:
+            # only a job can starve the runner (it lowered the runner's address-space or data limit,
+            # as the same uid may): its program is stopped now and the job is its failure
+            self.result["runner_starved"] = True
         finally:
             if in_w is not None:
                 os.close(in_w)
@@ -720,7 +761,7 @@ class _Streams:
 
     def drain(self, deadline):
         """After the kill: read what is left (kept up to the cap) until EOF, for at most a moment."""
-        while self.readers:
+        while self.readers and not self.result.get("runner_starved"):
             remaining = deadline - time.monotonic()
             ready = select.select(list(self.readers), [], [], remaining)[0] if remaining > 0 else []
             if not ready:
@@ -922,7 +963,11 @@ def main(argv):
     _nondumpable()
     _ignore_signals()
     _protect_protocol()
-    _state["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _state["limits"] = {
+        getattr(resource, name): resource.getrlimit(getattr(resource, name))
+        for name in ("RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK")
+        if hasattr(resource, name)
+    }
     serve = "serve" in argv
     init = os.getpid() == 1
     try:
@@ -946,20 +991,38 @@ def main(argv):
         nonce = str(job.get("nonce", ""))
         _state["started"] = False
         zygote = _zygote["current"]
+        # written now, while the runner can still allocate: the answer for a job whose program left
+        # the runner unable to (a lowered hard limit: nothing can restore it), and this sandbox ends
+        starved = _starved_line(nonce)
         try:
             result = run_one(job)
+        except MemoryError:
+            result = None
         except Exception as exc:  # an infrastructure failure of the runner itself
             result = {"error": f"runner: {type(exc).__name__}: {exc}", "program_started": _state["started"]}
-        if init:
-            _reap_exited_children()
-        if serve and zygote is not None and not zygote.healthy():
-            baseline.pop("zygote", None)  # gone: reported as zygote_lost, nothing left to compare
-        # a job (same uid) may have changed the runner's or the zygote's limits, scheduling or
-        # affinity; every later job would inherit them, so this sandbox must not take another
-        changed = _tampered(baseline) if serve else []
-        if changed:
-            result["runner_tampered"] = changed[:20]
-        _emit(result, nonce)
+        try:
+            _restore_limits()
+            if result is None:
+                if not _state["started"]:
+                    raise RuntimeError("out of memory before the program started")
+                result = _starved_result()
+            if init:
+                _reap_exited_children()
+            if serve and zygote is not None and not zygote.healthy():
+                baseline.pop("zygote", None)  # gone: reported as zygote_lost, nothing left to compare
+            # a job (same uid) may have changed the runner's or the zygote's limits, scheduling or
+            # affinity; every later job would inherit them, so this sandbox must not take another
+            changed = _tampered(baseline) if serve else []
+            if changed:
+                result["runner_tampered"] = changed[:20]
+            _emit(result, nonce)
+        except MemoryError:
+            if _state["started"]:
+                _write_all(starved)
+            return 0
+        except RuntimeError as exc:
+            _emit({"error": f"runner: {exc}", "program_started": False}, nonce)
+            return 0
         if not serve:
             return 0
 

@@ -153,5 +153,6 @@ def reusable_after(state: str, result: Result, raw: dict[str, Any]) -> bool:
         and not raw.get("cleanup_failed")
         and not raw.get("zygote_lost")
         and not raw.get("runner_tampered")
+        and not raw.get("runner_starved")
         and (raw.get("work_free_fraction") or 0.0) > 0.5
     )

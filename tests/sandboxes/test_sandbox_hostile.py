@@ -526,3 +526,30 @@ def test_a_runner_with_its_open_files_limit_lowered_still_sweeps(dedicated_pool)
     look = pool.run(Job(["python3", "-I", "main.py"], files={"main.py": FIND_DAEMON}, limits=LIMITS))
     assert look.ok and look.stdout.strip() == "daemon False", look
     assert pool.stats["created"] == 1  # swept and restored in place, not only discarded
+
+
+# A job lowered the runner's address-space limit (same uid): the runner's next allocation (buffering
+# the job's output) failed and the job became an infrastructure error. With the hard limit lowered
+# too nothing can restore it: the job must still end as the program's failure, never an error.
+STARVE_THE_RUNNER = """
+import os, resource, sys
+runner = os.getppid()  # not preloaded: the runner started this process itself
+soft, hard = resource.prlimit(runner, resource.RLIMIT_AS)
+resource.prlimit(runner, resource.RLIMIT_AS, (0, hard if sys.argv[1] == "soft" else 0))
+for _ in range(100):
+    os.write(1, b"x" * 4096)
+print("wrong answer")
+"""
+
+
+@pytest.mark.parametrize("which", ["soft", "hard"])
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+def test_a_runner_starved_of_memory_is_the_programs_failure(backend, which, dedicated_pool):
+    pool = _one_pool(backend, dedicated_pool, pids=82)
+    job = Job(["python3", "-I", "main.py", which], files={"main.py": STARVE_THE_RUNNER}, limits=LIMITS)
+    result = pool.run(job)
+    assert result.error is None, result
+    if which == "hard":  # the runner cannot take the output any more: the program failed
+        assert not result.ok and result.exit_code == 137, result
+    after = pool.run(Job(["python3", "-c", "print('next')"], limits=LIMITS))
+    assert after.ok and after.stdout == "next\n", after

@@ -448,3 +448,25 @@ def test_deeply_nested_results_fed_back_are_the_programs_fault(backend_options):
     )
     (s,) = score([row(program, tests)], backend_options)
     assert s.status is Status.OK and s.value == 0.0, s
+
+
+# The sandbox's runner is the zygote's parent, the driver's grandparent: the same uid may lower its
+# limits. With no address space left it could not take the job's output, and the program's 0 became
+# an infrastructure error.
+STARVE_THE_RUNNER = (
+    "import os, resource\n"
+    "def parent(pid):\n"
+    "    return int(open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[1])\n"
+    "runner = parent(parent(os.getppid()))\n"
+    "resource.prlimit(runner, resource.RLIMIT_AS, (0, 0))\n"
+    "def f(x):\n    return 'y' * 2000"
+)
+
+
+@pytest.mark.parametrize("scoring", ["binary", "fraction"])
+def test_starving_the_runner_is_a_zero_not_an_error(backend_options, scoring):
+    many = {"type": "call", "fn_name": "f", "cases": [{"args": [i], "expected": i} for i in range(300)]}
+    (starved,) = score([row(STARVE_THE_RUNNER, many)], backend_options, scoring=scoring)
+    assert starved.status is Status.OK and starved.value == 0.0, starved
+    (after,) = score([row(f"def f(x):\n    return {SECRET}", call(SECRET, 1))], backend_options)
+    assert after.value == 1.0, after
