@@ -345,7 +345,7 @@ class DockerPool(WarmPool[_Container]):
                 if host not in cls._reaped:
                     reap_stale(client)
                     cls._reaped.add(host)
-                pool = cls(client, hardening, size or ConcurrencyLimit.size(), mode=mode)
+                pool = cls(client, hardening, size or default_pool_size(hardening), mode=mode)
                 cls._pools[key] = pool
             return pool
 
@@ -589,7 +589,11 @@ class DockerOptions(BackendOptions):
     mode: Literal["session", "exec"] = Field(
         "session", description="jobs over a long-lived runner per container, or one `docker exec` each"
     )
-    pool_size: PositiveInt | None = Field(None, description="warm containers (default: process-wide cap)")
+    pool_size: PositiveInt | None = Field(
+        None,
+        description="warm containers (default: as many as can run at once, CPUs / the jobs' cpus,"
+        " at most the process-wide cap)",
+    )
     warm: bool = Field(True, description="start the pool's containers at set-up, in the background")
     runtime: str | None = Field(None, description="container runtime, e.g. runsc (gVisor)")
 
@@ -655,6 +659,15 @@ class DockerBackend(SandboxBackend):
 
     def close(self) -> None:
         """Pools are shared process-wide and closed at exit; ``close_all`` ends them earlier."""
+
+
+def default_pool_size(hardening: Hardening) -> int:
+    """As many containers as can run at once: each is capped at ``hardening.cpus`` CPUs, so more
+    than the CPU count over that only add start-up work and memory (a job beyond waits for a free
+    container; on 2 CPUs, 2 containers ran 164 HumanEval rows ~4% faster than 4). Never more than
+    the process-wide cap on jobs in flight."""
+    fit = max(1, int((os.cpu_count() or 1) / max(hardening.cpus, 0.01)))
+    return min(ConcurrencyLimit.size(), fit)
 
 
 def _forget_pools_in_child() -> None:

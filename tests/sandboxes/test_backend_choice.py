@@ -247,3 +247,15 @@ def test_the_code_verifier_checks_the_whole_choice_when_its_options_are_validate
         CodeOptions.model_validate({"backend": "bwrap", "backend_preference": ["nosuch", "docker"]})
     with pytest.raises(ValidationError, match=r"backend_options\.docker\.imag"):
         CodeOptions.model_validate({"backend": "bwrap", "backend_options": {"docker": {"imag": "x"}}})
+
+
+def test_the_docker_pool_defaults_to_what_can_run_at_once(monkeypatch):
+    """Containers beyond CPUs / cpus-per-container only cost start-up and memory; the process-wide
+    cap on jobs in flight still bounds the pool."""
+    from sandboxes.base import ConcurrencyLimit
+    from sandboxes.docker_backend import Hardening, default_pool_size
+
+    monkeypatch.setattr(ConcurrencyLimit, "size", classmethod(lambda cls: 16))
+    for cpus, per_container, expected in ((2, 1.0, 2), (8, 1.0, 8), (8, 0.5, 16), (64, 1.0, 16), (1, 2.0, 1)):
+        monkeypatch.setattr("os.cpu_count", lambda cpus=cpus: cpus)
+        assert default_pool_size(Hardening(cpus=per_container)) == expected, (cpus, per_container)
