@@ -54,7 +54,7 @@ def compile_project() -> None:
     import re
 
     root = Path(__file__).resolve().parent.parent
-    skip = re.compile(r"[/\\](\.venv[^/\\]*|build|\.git|tests|runs)([/\\]|$)")
+    skip = re.compile(r"/(\.venv[^/]*|build|\.git|tests|runs)(/|$)")
     for folder in ("grpo_core", "harness", "sandboxes", "plugins", "examples"):
         compileall.compile_dir(root / folder, quiet=1, rx=skip)
 

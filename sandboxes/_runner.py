@@ -280,8 +280,12 @@ def _tampered(baseline):
     return changed
 
 
+def _result_line(result, nonce):
+    return ("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode()
+
+
 def _emit(result, nonce):
-    _write_all(("\n" + MARK + nonce + " " + json.dumps(result) + "\n").encode())
+    _write_all(_result_line(result, nonce))
 
 
 def _write_all(data):
@@ -309,19 +313,15 @@ def _starved_result():
     }
 
 
-def _starved_line(nonce):
-    return ("\n" + MARK + nonce + " " + json.dumps(_starved_result()) + "\n").encode()
-
-
 # -- the zygote: a pristine interpreter that runs ``python3 -I SCRIPT`` jobs by forking ---------------
 # Forked when the runner starts, before it has read any job, so nothing of any job (tests, expected
 # values, nonces) is ever in its memory or in that of the processes it forks. It never runs a job's
 # program itself: per job it forks one process that becomes ``python3 -I SCRIPT`` (setsid, fds, cwd,
 # rlimits, environment) and reports that process's exit status. The one thing of a job it runs is the
 # top level of a SCRIPT sent with ``script_entry`` (the host's own, non-secret script that only
-# defines: the code verifier's driver), before forking that job. A zygote that dies or is stopped (a program
-# can signal it: same user) is not replaced from this runner, whose memory is no longer pristine:
-# jobs fall back to a fresh interpreter and the result says ``zygote_lost``.
+# defines: the code verifier's driver), before forking that job. A zygote that dies or is stopped
+# (a program can signal it: same user) is not replaced from this runner, whose memory is no longer
+# pristine: jobs fall back to a fresh interpreter and the result says ``zygote_lost``.
 class Zygote:
     def __init__(self):
         import socket
@@ -448,7 +448,6 @@ def _zygote_main(sock):
     # level also runs once, here (it only defines: see Job.script_entry), and jobs only call the entry
     compiled = {}
     prepared = {}  # source -> the namespace its top level made (None: it raised, run it whole)
-    import select
 
     while True:
         # while idle, reap children a job handed it (clone with CLONE_PARENT) that the runner killed
@@ -722,8 +721,6 @@ class _Streams:
         watch_exit = exit_fd is not None
         try:
             while proc.returncode is None and not self.result["output_limit_exceeded"]:
-                if self.result.get("runner_starved"):
-                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.result["timed_out"] = True
@@ -993,7 +990,7 @@ def main(argv):
         zygote = _zygote["current"]
         # written now, while the runner can still allocate: the answer for a job whose program left
         # the runner unable to (a lowered hard limit: nothing can restore it), and this sandbox ends
-        starved = _starved_line(nonce)
+        starved = _result_line(_starved_result(), nonce)
         try:
             result = run_one(job)
         except MemoryError:

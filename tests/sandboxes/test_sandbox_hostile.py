@@ -394,18 +394,29 @@ def _close_bwrap_backends():
         _BWRAP.pop().close()
 
 
-# A process name that is not UTF-8 (its own, or one it writes to another's /proc/PID/comm) once
-# made the runner's process scan raise: the program's job became an infrastructure error.
-ODD_NAME = """
+def _detached(name: str) -> str:
+    """Program text that starts a detached process named ``name`` (a bytes literal) which outlives
+    the job unless the runner's sweep kills it."""
+    return f"""
 import ctypes, os, time
 if os.fork() == 0:
     os.setsid()
-    ctypes.CDLL(None).prctl(15, b"\\xff\\xfe", 0, 0, 0)
+    ctypes.CDLL(None).prctl(15, {name}, 0, 0, 0)
     time.sleep(30)
+    os._exit(0)
+"""
+
+
+# A process name that is not UTF-8 (its own, or one it writes to another's /proc/PID/comm) once
+# made the runner's process scan raise: the program's job became an infrastructure error.
+ODD_NAME = (
+    _detached(r'b"\xff\xfe"')
+    + """
 time.sleep(0.2)
 print("wrong answer")
 raise SystemExit(1)
 """
+)
 
 # clone(CLONE_PARENT) makes the job's children children of its parent (the zygote): they must not
 # stay zombies there, holding the container's pids for every later job.
@@ -505,17 +516,15 @@ def test_memory_a_job_leaves_charged_is_the_programs_failure(dedicated_pool):
 
 # A job lowered the runner's open-files limit (same uid) so that its /proc sweep could open nothing
 # and reported all clear while a detached process lived on.
-BLIND_THE_SWEEP = """
-import ctypes, os, resource, time
-if os.fork() == 0:
-    os.setsid()
-    ctypes.CDLL(None).prctl(15, b"LEAKDAEMON", 0, 0, 0)
-    time.sleep(30)
-    os._exit(0)
+BLIND_THE_SWEEP = (
+    _detached('b"LEAKDAEMON"')
+    + """
+import resource
 soft, hard = resource.prlimit(1, resource.RLIMIT_NOFILE)
 resource.prlimit(1, resource.RLIMIT_NOFILE, (0, hard))
 print("blinded")
 """
+)
 
 
 def test_a_runner_with_its_open_files_limit_lowered_still_sweeps(dedicated_pool):
