@@ -49,8 +49,10 @@ fi
 docker info --format 'setup-docker: engine {{.ServerVersion}}, storage {{.Driver}}'
 
 IMAGE=grpo-sandbox-python:latest
-# g++ too, so the C++ code-verifier tests run against Docker as well
-want="$(sha256sum sandboxes/images/python/Dockerfile | cut -d' ' -f1)+cpp"
+# g++ too, so the C++ code-verifier tests run against Docker as well; the label names the Debian
+# suite (sandboxes.images.DEFAULT_SUITE), so an image of an older suite is rebuilt
+suite=$(sed -n 's/^DEFAULT_SUITE = "\(.*\)"$/\1/p' sandboxes/images/__init__.py)
+want="$(sha256sum sandboxes/images/python/Dockerfile | cut -d' ' -f1)+${suite}+cpp"
 have=$(docker image inspect -f '{{ index .Config.Labels "org.grpo.sandbox.dockerfile-sha256" }}' "$IMAGE" 2>/dev/null || true)
 if [ "$want" = "$have" ]; then
   echo "setup-docker: $IMAGE is up to date"

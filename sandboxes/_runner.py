@@ -226,49 +226,57 @@ def _default_signals():
             signal.signal(number, signal.SIG_DFL)
 
 
+#: every resource limit this kernel has, by name (looked up once: the check runs after every job)
+_RLIMITS = sorted((name, getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
 def _process_state(pid):
     """What another process of the same uid can change on ``pid`` and every job forked from it would
     inherit: resource limits, scheduling policy and priority, nice value, CPU affinity."""
     state = {}
-    for name in sorted(n for n in dir(resource) if n.startswith("RLIMIT_")):
-        with contextlib.suppress(OSError, ValueError):
-            state[name] = resource.prlimit(pid, getattr(resource, name))
+    for name, number in _RLIMITS:
+        try:
+            state[name] = resource.prlimit(pid, number)
+        except (OSError, ValueError):
+            pass
     for key, read in (
-        ("sched_policy", lambda: os.sched_getscheduler(pid)),
-        ("sched_priority", lambda: os.sched_getparam(pid).sched_priority),
-        ("nice", lambda: os.getpriority(os.PRIO_PROCESS, pid)),
-        ("affinity", lambda: sorted(os.sched_getaffinity(pid))),
-        ("ioprio", lambda: _ioprio(pid)),
-        ("sched_attr", lambda: _sched_attr(pid)),
+        ("sched_policy", os.sched_getscheduler),
+        ("sched_priority", lambda pid: os.sched_getparam(pid).sched_priority),
+        ("nice", lambda pid: os.getpriority(os.PRIO_PROCESS, pid)),
+        ("affinity", lambda pid: sorted(os.sched_getaffinity(pid))),
+        ("ioprio", _ioprio),
+        ("sched_attr", _sched_attr),
     ):
-        with contextlib.suppress(OSError):
-            state[key] = read()
+        try:
+            state[key] = read(pid)
+        except OSError:
+            pass
     return state
 
 
 #: ioprio_get's syscall number (no Python API); IOPRIO_WHO_PROCESS = 1
-_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
+_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}.get(os.uname().machine)
 #: sched_getattr's: the whole scheduling attribute (runtime, deadline, period, utilization clamps)
-_SCHED_GETATTR = {"x86_64": 315, "aarch64": 275}
+_SCHED_GETATTR = {"x86_64": 315, "aarch64": 275}.get(os.uname().machine)
 
 
 def _sched_attr(pid):
     import ctypes
 
-    number = _SCHED_GETATTR.get(os.uname().machine)
-    if number is None:
+    if _SCHED_GETATTR is None:
         return None
-    buffer = ctypes.create_string_buffer(56)  # struct sched_attr, version 1
-    if _libc().syscall(number, pid, buffer, 56, 0) != 0:
+    buffer = _state.get("sched_attr_buffer")
+    if buffer is None:
+        buffer = _state["sched_attr_buffer"] = ctypes.create_string_buffer(56)  # sched_attr, v1
+    if _libc().syscall(_SCHED_GETATTR, pid, buffer, 56, 0) != 0:
         return None
     return buffer.raw
 
 
 def _ioprio(pid):
-    number = _IOPRIO_GET.get(os.uname().machine)
-    if number is None:
+    if _IOPRIO_GET is None:
         return None
-    return _libc().syscall(number, 1, pid)
+    return _libc().syscall(_IOPRIO_GET, 1, pid)
 
 
 def _tampered(baseline):
@@ -865,16 +873,18 @@ def _clear_ipc():
         }
     except Exception:
         remove = {}
-    for kind, ident in _sysv_ids():
+    found = _sysv_ids()
+    for kind, ident in found:
         if kind in remove:
             with contextlib.suppress(Exception):
                 remove[kind](ident)
-    left = len(_sysv_ids())
+    left = len(_sysv_ids()) if found else 0  # looked at again only when there was something
     with contextlib.suppress(OSError):
-        for entry in os.listdir("/dev/mqueue"):
+        queues = os.listdir("/dev/mqueue")
+        for entry in queues:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join("/dev/mqueue", entry))
-        left += len(os.listdir("/dev/mqueue"))
+        left += len(os.listdir("/dev/mqueue")) if queues else 0
     return left
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from harness.cli import app
 from harness.cli.common import user_errors
+from sandboxes.images import DEFAULT_SUITE
 
 sandbox_app = typer.Typer(
     help="Code-execution sandboxes: build the image, check the hardening.", no_args_is_help=True
@@ -30,7 +31,7 @@ def build(
     base: str | None = typer.Option(
         None, "--base", help="Base image (online) or imported base tag (offline)."
     ),
-    suite: str = typer.Option("bookworm", "--suite", help="Debian suite for --offline."),
+    suite: str = typer.Option(DEFAULT_SUITE, "--suite", help="Debian suite for --offline."),
     mirror: str | None = typer.Option(None, "--mirror", help="Debian mirror for --offline (default: apt's)."),
     rootfs: Path | None = typer.Option(
         None, "--rootfs", help="Use this root fs tarball instead of mmdebstrap."
