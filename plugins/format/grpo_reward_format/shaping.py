@@ -10,6 +10,7 @@ engine's verifier dependencies instead of re-verifying the answer itself.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Hashable
@@ -93,12 +94,17 @@ class OverlongVerifier(_TokenLengthVerifier):
 # -- repetition -------------------------------------------------------------------------------------
 # One unit per CJK character (Han, kana, Hangul syllables), otherwise runs of word characters.
 _CJK = r"\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002fa1f"
-_UNIT = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
+
+
+@functools.cache
+def _unit_re() -> re.Pattern[str]:
+    """Compiled on first use (~8 ms, which every command loading the installed plugins would pay)."""
+    return re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 
 
 def text_units(text: str) -> list[str]:
     """CJK-aware words: lower-cased word runs, and each CJK character on its own (CJK has no spaces)."""
-    return _UNIT.findall(text.lower())
+    return _unit_re().findall(text.lower())
 
 
 def repetition_fraction(units: list[Hashable], n: int) -> float:

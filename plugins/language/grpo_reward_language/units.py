@@ -14,6 +14,7 @@ Han in a sentence with kana is Japanese). Alphabetic text is identified by the m
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -25,10 +26,6 @@ CJK = HAN + KANA + HANGUL
 #: characters per unit, so a CJK sentence weighs about what its English translation does.
 CHARS_PER_UNIT = {"zh": 1.55, "ja": 2.1, "ko": 1.8}
 
-_HAN_RE = re.compile(f"[{HAN}]")
-_KANA_RE = re.compile(f"[{KANA}]")
-_HANGUL_RE = re.compile(f"[{HANGUL}]")
-_ANY_CJK = re.compile(f"[{CJK}]")
 # Sentence ends: Western punctuation before a space, CJK punctuation, line breaks (plain string
 # operations: a regex split costs more than everything else here).
 _WESTERN_ENDS = tuple(p + s for p in ".!?;:…" for s in " \t")
@@ -37,10 +34,19 @@ _CJK_ENDS = str.maketrans({c: "\n" for c in "。！？；：…\r"})
 # letter (so identifiers such as x1, a_b, log2 yield nothing); CJK characters are not its letters.
 _LETTER = rf"[^\W\d_{CJK}]"
 _NOT_WORD_EDGE = rf"[^\W{CJK}]|['’\-]"
-_WORD = re.compile(rf"(?<!{_NOT_WORD_EDGE}){_LETTER}+(?:['’\-]{_LETTER}+)*(?!{_NOT_WORD_EDGE})")
-_CAMEL = re.compile(r"[a-z][A-Z]")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_WORD = rf"(?<!{_NOT_WORD_EDGE}){_LETTER}+(?:['’\-]{_LETTER}+)*(?!{_NOT_WORD_EDGE})"
+_HAN_CHAR, _KANA_CHAR, _HANGUL_CHAR, _CJK_CHAR = (f"[{chars}]" for chars in (HAN, KANA, HANGUL, CJK))
+_CAMEL = r"[a-z][A-Z]"
+_CYRILLIC = r"[\u0400-\u04ff]"
+_LATIN = r"[A-Za-z\u00c0-\u024f]"
+
+
+@functools.cache
+def _re(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on first use: the wide character classes here cost ~20 ms to compile,
+    which every command that loads the installed plugins (``grpo score --reward code`` too) would
+    otherwise pay at start-up."""
+    return re.compile(pattern)
 
 
 @dataclass(slots=True)
@@ -55,7 +61,9 @@ class Sentence:
 def words_of(text: str) -> list[str]:
     """The words of alphabetic scripts, without numbers, single letters and identifiers."""
     return [
-        word for word in _WORD.findall(text) if len(word) > 1 and (word.islower() or not _CAMEL.search(word))
+        word
+        for word in _re(_WORD).findall(text)
+        if len(word) > 1 and (word.islower() or not _re(_CAMEL).search(word))
     ]
 
 
@@ -65,7 +73,7 @@ def script_of(words: list[str]) -> str:
     joined = "".join(words)
     if joined.isascii():
         return "latin"
-    cyrillic, latin = len(_CYRILLIC.findall(joined)), len(_LATIN.findall(joined))
+    cyrillic, latin = len(_re(_CYRILLIC).findall(joined)), len(_re(_LATIN).findall(joined))
     if cyrillic > latin:
         return "cyrillic"
     if latin > 0:
@@ -75,9 +83,9 @@ def script_of(words: list[str]) -> str:
 
 def cjk_units(text: str) -> dict[str, float]:
     """CJK units of one sentence, by language, decided by the sentence's script."""
-    han = len(_HAN_RE.findall(text))
-    kana = len(_KANA_RE.findall(text))
-    hangul = len(_HANGUL_RE.findall(text))
+    han = len(_re(_HAN_CHAR).findall(text))
+    kana = len(_re(_KANA_CHAR).findall(text))
+    hangul = len(_re(_HANGUL_CHAR).findall(text))
     units: dict[str, float] = {}
     if hangul:
         units["ko"] = (hangul + han) / CHARS_PER_UNIT["ko"]
@@ -93,7 +101,7 @@ def sentences(text: str) -> list[Sentence]:
     for end in _WESTERN_ENDS:
         if end in text:
             text = text.replace(end, "\n")
-    has_cjk = _ANY_CJK.search(text) is not None
+    has_cjk = _re(_CJK_CHAR).search(text) is not None
     if has_cjk:
         text = text.translate(_CJK_ENDS)
     out = []
@@ -101,7 +109,7 @@ def sentences(text: str) -> list[Sentence]:
         if not piece or piece.isspace():
             continue
         words = words_of(piece)
-        units = cjk_units(piece) if has_cjk and _ANY_CJK.search(piece) else {}
+        units = cjk_units(piece) if has_cjk and _re(_CJK_CHAR).search(piece) else {}
         if words or units:
             out.append(Sentence(words, script_of(words), units))
     return out

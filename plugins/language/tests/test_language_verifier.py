@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from grpo_reward_language import LanguageVerifier
 from grpo_reward_language.text import chain_of_thought, strip_non_linguistic
-from grpo_reward_language.units import _HAN_RE, _HANGUL_RE, _KANA_RE, CHARS_PER_UNIT, words_of
+from grpo_reward_language.units import CHARS_PER_UNIT, HAN, HANGUL, KANA, words_of
 from pydantic import ValidationError
 
 from grpo_core import ConfigError, Engine, Sample, Status
@@ -87,8 +88,8 @@ def test_cjk_latin_mixes_rise_steadily_with_the_targets_share(verifier):
 def test_cjk_weights_match_the_parallel_sentences():
     """A CJK sentence weighs about what its English translation does (within 10%)."""
     english = sum(len(words_of(s)) for s in PARALLEL["en"])
-    for lang, script in (("zh", [_HAN_RE]), ("ja", [_HAN_RE, _KANA_RE]), ("ko", [_HANGUL_RE, _HAN_RE])):
-        chars = sum(len(p.findall(s)) for s in PARALLEL[lang] for p in script)
+    for lang, scripts in (("zh", [HAN]), ("ja", [HAN, KANA]), ("ko", [HANGUL, HAN])):
+        chars = sum(len(re.findall(f"[{letters}]", s)) for s in PARALLEL[lang] for letters in scripts)
         assert chars / CHARS_PER_UNIT[lang] == pytest.approx(english, rel=0.1), lang
 
 
