@@ -27,6 +27,7 @@ from sandboxes.base import Job, Limits, Result, SandboxError
 from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
+    kept_files,
     max_reply_bytes,
     new_nonce,
     result_end,
@@ -93,6 +94,7 @@ class _Sandbox:
         self.jobs = 0
         self.busy = False  # a job's thread is reading its pipes
         self.closing = False  # killed by the pool's close(), not by anything of the job
+        self.kept: frozenset[str] = frozenset()  # digests of the files its runner keeps
         for stream in (proc.stdout, proc.stderr):
             os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
 
@@ -156,7 +158,7 @@ class BwrapPool(WarmPool[_Sandbox]):
         name = self.backend.name
         began = time.monotonic()
         nonce = new_nonce()
-        payload = self.backend.payload(job, nonce)
+        payload = self.backend.payload(job, nonce, kept=sandbox.kept)
         group = sandbox.launch.group
         before = group.job_start() if group is not None else {}
         deadline = began + job.limits.wall_time + RUNNER_GRACE
@@ -176,6 +178,7 @@ class BwrapPool(WarmPool[_Sandbox]):
         if state == "unwritable":  # the runner was gone before it read the job
             return Result.failure("bwrap sandbox runner is gone", name, elapsed), False, False
         result, raw = decode_result(out, err, name, elapsed, nonce)
+        sandbox.kept = kept_files(raw)
         if state == "eof" and result.error is not None and result.error.startswith("sandbox runner gave no"):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 sandbox.proc.wait(timeout=2)

@@ -57,6 +57,7 @@ from sandboxes.protocol import (
     RUNNER_GRACE,
     decode_result,
     encode_job,
+    kept_files,
     max_reply_bytes,
     new_nonce,
     result_end,
@@ -257,7 +258,7 @@ def reap_stale(client, *, everything_of_this_host: bool = False) -> int:
 
 
 class _Container:
-    __slots__ = ("id", "created", "jobs", "session", "raw_session", "lifeline")
+    __slots__ = ("id", "created", "jobs", "session", "raw_session", "lifeline", "kept")
 
     def __init__(self, cid: str, lifeline: Any = None) -> None:
         self.id = cid
@@ -266,6 +267,7 @@ class _Container:
         self.session: Any = None  # the socket of a long-lived runner (session mode)
         self.raw_session: Any = None
         self.lifeline = lifeline  # PID 1's stdin: closing it ends the container
+        self.kept: frozenset[str] = frozenset()  # digests of the files its runner keeps (session)
 
     def close_session(self) -> None:
         for handle in (self.raw_session, self.session):
@@ -479,8 +481,9 @@ class DockerPool(WarmPool[_Container]):
         backend = backend or "docker"
         started = time.monotonic()
         nonce = new_nonce()
-        payload = encode_job(job, nonce=nonce, workroot=WORKROOT, kill_all=True)
         session = self.mode == "session"
+        kept = container.kept if session else None
+        payload = encode_job(job, nonce=nonce, workroot=WORKROOT, kill_all=True, kept=kept)
         if session:
             if container.session is None:  # its runner (PID 1) is gone, and the container with it
                 return Result.failure("sandbox session closed", backend), False, False
@@ -511,6 +514,8 @@ class DockerPool(WarmPool[_Container]):
         if state == "overflow":
             return Result.failure("sandbox runner reply exceeded its cap", backend, elapsed), False, True
         result, raw = decode_result(out, err, backend, elapsed, nonce)
+        if session:
+            container.kept = kept_files(raw)
         healthy = reusable_after(state, result, raw)
         # only a runner reply that says so counts as "not started" (a vanished runner may have run it)
         started = raw.get("program_started") is not False

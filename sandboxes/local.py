@@ -365,8 +365,9 @@ class BwrapBackend(SandboxBackend):
                 _NEXT_UID[0] += 1
                 return _NEXT_UID[0]
 
-    def payload(self, job: Job, nonce: str) -> bytes:
-        """The job as the runner reads it, with the limits a missing cgroup leaves to rlimits."""
+    def payload(self, job: Job, nonce: str, kept: frozenset[str] | None = None) -> bytes:
+        """The job as the runner reads it, with the limits a missing cgroup leaves to rlimits
+        (``kept``: a session's, see ``encode_job``)."""
         rlimits: dict[str, int] = {}
         if self.cgroups is None:
             rlimits["RLIMIT_NPROC"] = job.limits.pids + 16
@@ -378,6 +379,7 @@ class BwrapBackend(SandboxBackend):
             # with a cgroup, memory is the job's total (an address-space limit would only add noise)
             address_space_limit=self.cgroups is None,
             extra_rlimits=rlimits,
+            kept=kept,
         )
 
     def launch(self, limits: Limits, *, serve: bool = False) -> Launch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import secrets
@@ -15,6 +16,11 @@ from sandboxes.base import Job, Result
 MARK = b"GRPO-RESULT "
 #: seconds the runner may need beyond the job's wall time (start-up, kill, clean-up)
 RUNNER_GRACE = 5.0
+#: a session's runner keeps up to this many files the host marked (by sha256), up to this size each:
+#: the script of a ``script_entry`` job (the code verifier's 30 KB driver, the same in every job) then
+#: crosses once per sandbox, and later jobs send only its digest (the runner's copy, ``_runner.py``)
+KEEP_FILES = 4
+KEEP_BYTES = 1 << 20
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +51,41 @@ def rlimits_for(job: Job, *, address_space: bool) -> dict[str, int | None]:
     return out
 
 
+def keepable_file(job: Job) -> str | None:
+    """The one file of ``job`` a session may send once: the script of a ``script_entry`` job (the
+    host's own code, shared by every job; never a program, never tests)."""
+    if job.script_entry and job.preloaded_python and len(job.command) > 2:
+        name = job.command[2]
+        content = job.files.get(name)
+        if content is not None and len(content) <= KEEP_BYTES:
+            return name
+    return None
+
+
+@lru_cache(maxsize=16)
+def _digest(content: str | bytes) -> str:
+    raw = content.encode() if isinstance(content, str) else bytes(content)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _file_entries(job: Job, kept: frozenset[str] | None) -> dict[str, dict[str, str]]:
+    keep = keepable_file(job) if kept is not None else None
+    entries = {}
+    for name, content in job.files.items():
+        if name != keep:
+            entries[name] = {"b64": _b64(content)}
+            continue
+        digest = _digest(content)
+        entries[name] = {"kept": digest} if digest in kept else {"b64": _b64(content), "keep": digest}
+    return entries
+
+
+def kept_files(raw: dict[str, Any]) -> frozenset[str]:
+    """The digests of the files a session's runner says it keeps (from its result)."""
+    kept = raw.get("kept")
+    return frozenset(d for d in kept if isinstance(d, str)) if isinstance(kept, list) else frozenset()
+
+
 def new_nonce() -> str:
     return secrets.token_hex(12)
 
@@ -58,14 +99,17 @@ def encode_job(
     address_space_limit: bool = False,
     path: str | None = None,
     extra_rlimits: dict[str, int] | None = None,
+    kept: frozenset[str] | None = None,
 ) -> bytes:
+    """The job as the runner reads it. ``kept``: for a session (None: not one), the digests of the
+    files its runner already keeps (see ``KEEP_FILES``)."""
     if not job.command:
         raise ValueError("job.command is empty")
     rlimits = rlimits_for(job, address_space=address_space_limit)
     rlimits.update(extra_rlimits or {})
     payload: dict[str, Any] = {
         "command": list(job.command),
-        "files": {name: {"b64": _b64(content)} for name, content in job.files.items()},
+        "files": _file_entries(job, kept),
         "stdin": _b64(job.stdin or b""),
         "wall_time": job.limits.wall_time,
         "output_bytes": job.limits.output_bytes,

@@ -135,3 +135,85 @@ def test_async_run(any_backend):
 
     results = asyncio.run(main())
     assert [r.stdout.strip() for r in results] == ["0", "1", "2", "3"]
+
+
+def _serve(jobs: list[dict], tmp_path) -> list[dict]:
+    """Run the runner itself (a session, no sandbox: kill_all off) over ``jobs``; its results."""
+    import json
+    import subprocess
+    import sys
+
+    from sandboxes.protocol import runner_source
+
+    stream = b""
+    for index, job in enumerate(jobs):
+        body = json.dumps({**job, "workroot": str(tmp_path), "nonce": f"n{index}"}).encode()
+        stream += str(len(body)).encode() + b"\n" + body
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", runner_source(), "serve"], input=stream, capture_output=True
+    )
+    return [decode_result(proc.stdout, proc.stderr, "x", 0.1, f"n{i}") for i in range(len(jobs))]
+
+
+def test_a_session_keeps_a_marked_file_and_takes_it_by_digest_later(tmp_path):
+    """The host sends a ``script_entry`` script once per session: whole with ``keep`` (its sha256),
+    then only ``kept``. A digest the runner does not hold, or content that does not match its
+    digest, is never taken on trust."""
+    import base64
+    import hashlib
+    import json
+
+    script = b"print('the host script')\n"
+    digest = hashlib.sha256(script).hexdigest()
+    base = json.loads(encode_job(py(""), workroot="/w", kill_all=False).partition(b"\n")[2])
+    base["command"] = ["python3", "main.py"]
+
+    def job(entry: dict) -> dict:
+        return {**base, "files": {"main.py": entry}}
+
+    whole = {"b64": base64.b64encode(script).decode()}
+    (first, raw1), (second, raw2), (unknown, raw3), (forged, raw4), (after, _) = _serve(
+        [
+            job({**whole, "keep": digest}),
+            job({"kept": digest}),
+            job({"kept": "0" * 64}),
+            job({"b64": base64.b64encode(b"print('other')\n").decode(), "keep": "1" * 64}),
+            job({"kept": "1" * 64}),
+        ],
+        tmp_path,
+    )
+    assert first.ok and first.stdout == "the host script\n" and raw1["kept"] == [digest], raw1
+    assert second.ok and second.stdout == "the host script\n", second
+    assert unknown.error and "no kept copy" in unknown.error and raw3["program_started"] is False
+    assert forged.ok and raw4["kept"] == [digest], raw4  # run, but not kept under a false digest
+    assert after.error and "no kept copy" in after.error
+
+
+def test_only_a_script_entry_script_is_sent_once():
+    """What ``encode_job`` marks: the script of a ``script_entry`` job, in a session only (never the
+    program or the tests, never outside a session)."""
+    import json
+
+    from sandboxes.protocol import _digest
+
+    job = Job(
+        ["python3", "-I", "drv.py"],
+        files={"drv.py": "def main(): pass\n", "solution.py": "x = 1\n"},
+        preloaded_python=True,
+        script_entry="main",
+    )
+
+    def files(**kw) -> dict:
+        return json.loads(encode_job(job, workroot="/w", kill_all=True, **kw).partition(b"\n")[2])["files"]
+
+    digest = _digest("def main(): pass\n")
+    assert set(files()["drv.py"]) == {"b64"}  # not a session
+    assert files(kept=frozenset())["drv.py"]["keep"] == digest
+    assert files(kept=frozenset({digest}))["drv.py"] == {"kept": digest}
+    assert set(files(kept=frozenset({digest}))["solution.py"]) == {"b64"}
+    plain = Job(["python3", "-I", "drv.py"], files=job.files, preloaded_python=True)
+    assert set(
+        json.loads(
+            encode_job(plain, workroot="/w", kill_all=True, kept=frozenset({digest})).partition(b"\n")[2]
+        )["files"]["drv.py"]
+    ) == {"b64"}

@@ -195,6 +195,23 @@ def test_a_script_entry_is_set_up_once_and_called_per_job(one_sandbox):
     assert {line[3] for line in lines} == {"__main__"}, lines
 
 
+def test_a_script_entry_script_crosses_once_per_sandbox(one_sandbox, monkeypatch):
+    """Its content is sent with the first job only; later jobs name it by digest, and run it."""
+    import sandboxes.protocol as protocol
+
+    sent = []
+    encode = protocol._b64
+    monkeypatch.setattr(protocol, "_b64", lambda data: sent.append(data) or encode(data))
+    script = PREPARED + "# crosses once\n"
+    results = [
+        one_sandbox.run(script, stdin=f"job{n}", preloaded_python=True, script_entry="main") for n in range(3)
+    ]
+    assert all(result.ok and result.stdout.split()[0] == "True" for result in results), results
+    assert [result.stdout.split()[2] for result in results] == [f"['job{n}']" for n in range(3)]
+    assert sent.count(script) == 1, len(sent)
+    assert one_sandbox.stats["created"] == 1
+
+
 def test_a_script_entry_that_cannot_be_prepared_runs_the_script_whole(one_sandbox):
     """A top level that raises (or no such entry function) is not kept: the job runs the script as
     ``python3 -I`` would, with the same outcome."""
