@@ -13,13 +13,14 @@ import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from typing import Any
-
-from pebble import ProcessExpired, ProcessPool
+from typing import TYPE_CHECKING, Any
 
 from grpo_core.verifier import Score, Verifier
 from grpo_core.worker import init_worker, run_score, warm_worker
 from grpo_core.workerstart import portable_class, worker_context
+
+if TYPE_CHECKING:
+    from pebble import ProcessPool
 
 START_METHOD_ENV = "GRPO_WORKER_START_METHOD"
 
@@ -78,6 +79,8 @@ class WorkerPool:
         return context
 
     def _get_pool(self) -> ProcessPool:
+        from pebble import ProcessPool  # here, not at import: only `process` verifiers need it
+
         with self._lock:
             if self._pool is None or not self._pool.active:
                 if self._pool is not None:
@@ -95,6 +98,8 @@ class WorkerPool:
         self, cls: type[Verifier], options: dict[str, Any], sample: dict[str, Any], timeout: float
     ) -> tuple[Score, float]:
         """Score one sample in a worker; returns (score, seconds spent)."""
+        from pebble import ProcessExpired
+
         args = (portable_class(cls), options, sample)
         try:
             future = self._get_pool().schedule(run_score, args=args, timeout=timeout)

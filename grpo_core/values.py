@@ -12,8 +12,6 @@ import json
 import math
 from typing import Any
 
-import yaml
-
 from grpo_core.errors import ConfigError
 
 
@@ -39,6 +37,8 @@ def parse_value(raw: str, where: str) -> Any:
         value = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
         if text[:1] in "[{" and text:
+            import yaml  # here, not at import: only a YAML flow collection needs it (~10 ms)
+
             try:
                 value = yaml.safe_load(text)
             except (yaml.YAMLError, RecursionError):

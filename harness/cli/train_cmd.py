@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import typer
-import yaml
 from rich.console import Console
 
 from harness.cli import app
@@ -49,6 +48,8 @@ def train_command(
             overrides.append(f"output_dir={output_dir}")
         config = load_config(config_path, overrides)
         if show_config:
+            import yaml  # here: every other `grpo` command would pay its import (~10 ms)
+
             console.print(yaml.safe_dump(config.dump(), sort_keys=False), highlight=False, end="")
             return
         from harness.launch import needs_launcher
