@@ -76,7 +76,9 @@ class Job:
     #: with ``preloaded_python``: SCRIPT's top level only defines (functions, classes, constants) and
     #: its ``if __name__ == "__main__":`` block calls this function alone. The zygote then runs the
     #: top level once, and each job only calls the function in a fresh fork: a large script's module
-    #: set-up (class bodies, tables) is not paid per job. Without a zygote SCRIPT runs as usual.
+    #: set-up (class bodies, tables) is not paid per job. Without a zygote SCRIPT runs as usual. A
+    #: warm session also sends SCRIPT's content only with its first such job (later ones name it by
+    #: sha256, from the runner's copy): SCRIPT is the caller's own code, the same for every job.
     script_entry: str | None = None
 
     def with_limits(self, **changes: Any) -> Job:
