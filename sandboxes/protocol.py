@@ -53,19 +53,20 @@ def rlimits_for(job: Job, *, address_space: bool) -> dict[str, int | None]:
 
 def keepable_file(job: Job) -> str | None:
     """The one file of ``job`` a session may send once: the script of a ``script_entry`` job (the
-    host's own code, shared by every job; never a program, never tests)."""
+    host's own code, shared by every job; never a program, never tests), up to KEEP_BYTES."""
     if job.script_entry and job.preloaded_python and len(job.command) > 2:
         name = job.command[2]
         content = job.files.get(name)
-        if content is not None and len(content) <= KEEP_BYTES:
+        if isinstance(content, str | bytes) and _digest(content)[1] <= KEEP_BYTES:
             return name
     return None
 
 
 @lru_cache(maxsize=16)
-def _digest(content: str | bytes) -> str:
+def _digest(content: str | bytes) -> tuple[str, int]:
+    """(sha256, size in bytes) of a file's content: the same script comes with every job."""
     raw = content.encode() if isinstance(content, str) else bytes(content)
-    return hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
 def _file_entries(job: Job, kept: frozenset[str] | None) -> dict[str, dict[str, str]]:
@@ -75,7 +76,7 @@ def _file_entries(job: Job, kept: frozenset[str] | None) -> dict[str, dict[str, 
         if name != keep:
             entries[name] = {"b64": _b64(content)}
             continue
-        digest = _digest(content)
+        digest = _digest(content)[0]
         entries[name] = {"kept": digest} if digest in kept else {"b64": _b64(content), "keep": digest}
     return entries
 

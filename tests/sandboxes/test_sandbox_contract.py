@@ -206,7 +206,7 @@ def test_only_a_script_entry_script_is_sent_once():
     def files(**kw) -> dict:
         return json.loads(encode_job(job, workroot="/w", kill_all=True, **kw).partition(b"\n")[2])["files"]
 
-    digest = _digest("def main(): pass\n")
+    digest = _digest("def main(): pass\n")[0]
     assert set(files()["drv.py"]) == {"b64"}  # not a session
     assert files(kept=frozenset())["drv.py"]["keep"] == digest
     assert files(kept=frozenset({digest}))["drv.py"] == {"kept": digest}
@@ -217,3 +217,17 @@ def test_only_a_script_entry_script_is_sent_once():
             encode_job(plain, workroot="/w", kill_all=True, kept=frozenset({digest})).partition(b"\n")[2]
         )["files"]["drv.py"]
     ) == {"b64"}
+
+
+def test_a_script_too_large_or_of_another_type_is_sent_whole():
+    """Over KEEP_BYTES as bytes (not characters), or not str/bytes: never kept, always sent."""
+    from sandboxes.protocol import KEEP_BYTES, keepable_file
+
+    def job(script) -> Job:
+        return Job(
+            ["python3", "-I", "d.py"], files={"d.py": script}, preloaded_python=True, script_entry="main"
+        )
+
+    assert keepable_file(job("x" * KEEP_BYTES)) == "d.py"
+    assert keepable_file(job("é" * (KEEP_BYTES // 2 + 1))) is None  # fewer characters than bytes
+    assert keepable_file(job(bytearray(b"def main(): pass\n"))) is None
