@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from sandboxes import Job, Limits
 from sandboxes.docker_backend import (
     LABEL,
@@ -344,3 +346,43 @@ def test_a_forked_child_using_the_pool_leaves_the_parents_containers_alone(dedic
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert pool.run(PRINT).ok and pool.container_ids() == ids
+
+
+def test_one_client_per_engine_and_process_checked_at_each_use(monkeypatch):
+    """The backend check and the pool share one client (making one costs an API-version request);
+    each use still pings the engine within the caller's timeout, and a failed ping drops it."""
+    import docker
+
+    from sandboxes import SandboxUnavailable
+    from sandboxes import docker_backend as backend
+
+    made, pings = [], []
+
+    class Api:
+        base_url = "http+docker://localhost"
+        timeout = None
+        down = False
+
+        def get(self, url, timeout):
+            pings.append((url, timeout))
+            if Api.down:
+                raise ConnectionError("engine gone")
+            return type("Response", (), {"raise_for_status": lambda self: None})()
+
+    class Client:
+        def __init__(self, timeout, **_):
+            self.api = Api()
+            made.append(timeout)
+
+    monkeypatch.setattr(docker, "from_env", Client)
+    monkeypatch.setattr(backend, "_CLIENTS", {})
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nowhere.sock")
+    first = backend.docker_client(timeout=5)
+    assert backend.docker_client() is first and made == [5]
+    assert first.api.timeout == backend.CLIENT_TIMEOUT  # API calls keep the long timeout
+    assert pings == [("http+docker://localhost/_ping", 5), ("http+docker://localhost/_ping", 60)]
+    Api.down = True
+    with pytest.raises(SandboxUnavailable, match="engine gone"):
+        backend.docker_client()
+    Api.down = False
+    assert backend.docker_client() is not first and len(made) == 2
