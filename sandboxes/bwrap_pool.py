@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import os
 import selectors
 import subprocess
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -68,10 +68,21 @@ def start_runner(argv: list[str], popen: dict[str, object], backend: str) -> sub
 # bwrap --die-with-parent sets a parent-death signal, and Linux sends it when the *thread* that
 # started the sandbox ends, not the process: a warm sandbox started from a short-lived thread would
 # be killed (mid-job, even) when that thread returns. Every warm sandbox is started from this one
-# thread, which lives as long as the process.
-@functools.cache
+# thread, which lives as long as the process. Made under a lock: a pool warms its sandboxes from
+# several threads at once, and two launchers made by a race left one to be collected, its thread
+# to end, and the sandbox it had started to be killed (a correct program's job read as "the program
+# killed the sandbox runner").
+_LAUNCHER: list[concurrent.futures.ThreadPoolExecutor] = []
+_LAUNCHER_LOCK = threading.Lock()
+
+
 def _launcher() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpo-bwrap")
+    with _LAUNCHER_LOCK:
+        if not _LAUNCHER:
+            _LAUNCHER.append(
+                concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpo-bwrap")
+            )
+        return _LAUNCHER[0]
 
 
 def start_warm_runner(argv: list[str], popen: dict[str, object], backend: str) -> subprocess.Popen:
@@ -80,8 +91,11 @@ def start_warm_runner(argv: list[str], popen: dict[str, object], backend: str) -
 
 
 def forget_launcher() -> None:
-    """In a forked child: the parent's launcher thread does not exist here."""
-    _launcher.cache_clear()
+    """In a forked child: the parent's launcher thread does not exist here (nor may its lock be
+    held by a thread that is not)."""
+    global _LAUNCHER_LOCK
+    _LAUNCHER.clear()
+    _LAUNCHER_LOCK = threading.Lock()
 
 
 class _Sandbox:

@@ -361,6 +361,45 @@ def test_warm_bwrap_sandboxes_outlive_the_threads_that_started_them():
         backend.close()
 
 
+def test_threads_warming_at_once_share_one_launcher(monkeypatch):
+    """The launcher made on first use is one, however many threads ask at once: a second one made
+    by a race would be collected and its thread end, and bwrap's parent-death signal would kill
+    the sandbox it had started (a correct program then read as one that killed the runner)."""
+    import concurrent.futures
+    import threading
+    import time
+
+    import sandboxes.bwrap_pool as bwrap_pool
+
+    made = []
+
+    class Slow(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.05)  # widens the window a race needs
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Slow)
+    monkeypatch.setattr(bwrap_pool, "_LAUNCHER", [])
+    barrier = threading.Barrier(4)
+    got = []
+
+    def ask():
+        barrier.wait()
+        got.append(bwrap_pool._launcher())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len(made) == 1 and all(launcher is made[0] for launcher in got), made
+    finally:
+        for launcher in made:
+            launcher.shutdown()
+
+
 def test_warming_again_never_grows_the_pool_past_its_size(one_sandbox):
     import time
 
