@@ -43,7 +43,8 @@ SCRUB = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
 #: the work root's mode (a program may chmod it; the next job must still be able to create its dir)
 WORKROOT_MODE = 0o700
 IPC_RMID = 0
-#: files the host marked to keep (sandboxes.protocol.KEEP_FILES / KEEP_BYTES): sent once per session
+#: files the host marked to keep, sent once per session: at most this many (first come), each at
+#: most sandboxes.protocol.KEEP_BYTES (the host sends none larger; checked here all the same)
 KEEP_FILES = 4
 KEEP_BYTES = 1 << 20
 #: the program has started (set once its process exists): a failure before that is retried by the host

@@ -16,10 +16,9 @@ from sandboxes.base import Job, Result
 MARK = b"GRPO-RESULT "
 #: seconds the runner may need beyond the job's wall time (start-up, kill, clean-up)
 RUNNER_GRACE = 5.0
-#: a session's runner keeps up to this many files the host marked (by sha256), up to this size each:
-#: the script of a ``script_entry`` job (the code verifier's 30 KB driver, the same in every job) then
-#: crosses once per sandbox, and later jobs send only its digest (the runner's copy, ``_runner.py``)
-KEEP_FILES = 4
+#: the largest file a session's runner keeps: the script of a ``script_entry`` job (the code
+#: verifier's 30 KB driver, the same in every job) then crosses once per sandbox, and later jobs send
+#: only its digest. How many it keeps is the runner's to say (``_runner.py``; its results list them).
 KEEP_BYTES = 1 << 20
 
 
@@ -103,7 +102,7 @@ def encode_job(
     kept: frozenset[str] | None = None,
 ) -> bytes:
     """The job as the runner reads it. ``kept``: for a session (None: not one), the digests of the
-    files its runner already keeps (see ``KEEP_FILES``)."""
+    files its runner already keeps (see ``KEEP_BYTES``)."""
     if not job.command:
         raise ValueError("job.command is empty")
     rlimits = rlimits_for(job, address_space=address_space_limit)

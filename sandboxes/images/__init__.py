@@ -13,10 +13,17 @@ from sandboxes.base import SandboxError
 
 IMAGES_DIR = Path(__file__).parent
 DEFAULT_IMAGE = "grpo-sandbox-python:latest"
-#: Debian's stable release: its python3 (3.13) runs the code verifier's jobs ~5% cheaper than
+#: Debian's stable release: its python3 (3.13) runs the code verifier's jobs ~6% cheaper than
 #: bookworm's 3.11 (benchmarks/RESULTS.md, issue 9)
 DEFAULT_SUITE = "trixie"
-OFFLINE_BASE = f"grpo-sandbox-base:{DEFAULT_SUITE}"
+
+
+def offline_base(suite: str) -> str:
+    """The tag a suite's imported root fs gets (the base the Dockerfile's layers go on)."""
+    return f"grpo-sandbox-base:{suite}"
+
+
+OFFLINE_BASE = offline_base(DEFAULT_SUITE)
 #: Debian packages in the offline root fs (python3 pulls the full standard library)
 BASE_PACKAGES = ("python3", "passwd")
 CPP_PACKAGES = ("g++",)
@@ -133,7 +140,7 @@ def build_image(
     if not offline:
         _build_layers(client, base or "python:3.12-slim", tag, "python", log, pull=True)
         return tag
-    base = base or f"grpo-sandbox-base:{suite}"
+    base = base or offline_base(suite)
     packages = BASE_PACKAGES + (CPP_PACKAGES if with_cpp else ())
     with tempfile.TemporaryDirectory(prefix="grpo-rootfs-") as tmp:
         tarball = rootfs or build_rootfs(
