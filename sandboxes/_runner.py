@@ -1005,7 +1005,8 @@ def _expire_after(seconds):
 def main(argv):
     """One job, or (``serve``) a session: jobs one after another until stdin closes.
 
-    As a container's PID 1 (the Docker pool's session mode) the runner cannot be signalled or traced
+    As the sandbox's PID 1 (the Docker pool's session mode; bwrap, ``--as-pid-1``) the runner cannot
+    be signalled or traced
     from inside the sandbox, reaps orphans between jobs, and ends the sandbox when stdin closes or
     ``lifetime=SECONDS`` has passed."""
     _nondumpable()

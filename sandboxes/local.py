@@ -305,6 +305,10 @@ class BwrapBackend(SandboxBackend):
         argv = [
             "bwrap",
             "--unshare-all",
+            # the runner itself is PID 1 (it reaps orphans, ignores signals and is not dumpable):
+            # bwrap's own init would be a dumpable process of the sandbox user holding the protocol
+            # pipes, which a job could open through /proc/1/fd where the host is not root
+            "--as-pid-1",
             "--die-with-parent",
             "--new-session",
             "--ro-bind",

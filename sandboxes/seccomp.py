@@ -1,10 +1,11 @@
 """A small seccomp filter for bubblewrap's ``--seccomp FD``: no process of a job may trace another
 or use the kernel's keyrings.
 
-Without it a program could ``ptrace`` the sandbox's PID 1 (bwrap's init, same uid) and make it exit,
-turning its own wrong answer into an infrastructure error. The filter (classic BPF, built here so
-no libseccomp is needed) fails ``ptrace``, ``process_vm_readv/writev`` and ``pidfd_getfd`` with EPERM,
-and every syscall made through a foreign ABI (i386 or x32 on x86-64), which would bypass the numbers.
+Without it a program could ``ptrace`` another process of the sandbox (same uid; the runner, PID 1,
+is also not dumpable) and make it exit, turning its own wrong answer into an infrastructure error.
+The filter (classic BPF, built here so no libseccomp is needed) fails ``ptrace``,
+``process_vm_readv/writev`` and ``pidfd_getfd`` with EPERM, and every syscall made through a foreign
+ABI (i386 or x32 on x86-64), which would bypass the numbers.
 ``add_key``, ``request_key`` and ``keyctl`` fail too (as under Docker's default profile): a key left
 in the user or session keyring would outlive the job and reach the next one in the same sandbox.
 """

@@ -462,9 +462,12 @@ LIMIT_PID1 = """
 import os, resource
 resource.prlimit(1, resource.RLIMIT_CPU, (1, 1))
 os.mkdir("d")
-for i in range(120000):  # the runner pays for their removal, and for every write below
+# the runner pays for their removal (~0.5 s of its CPU per 100,000 here) and for every write below
+# (~0.25 s per 450,000): ~2.7 s in all, well past the 1 s (120,000 and 450,000 came to ~1.0 s once
+# the runner's clean-up got faster, and the test passed or failed by the machine's speed)
+for i in range(360000):
     open("d/%d" % i, "w").close()
-for i in range(450000):
+for i in range(900000):
     os.write(1 + (i & 1), b"x")
 print("wrong answer")
 raise SystemExit(1)

@@ -118,15 +118,34 @@ def test_nothing_of_a_job_reaches_the_next(one_sandbox):
     assert one_sandbox.stats["created"] == 1  # cleaned in place, not by replacing the sandbox
 
 
-def test_killing_the_runner_is_the_programs_failure(one_sandbox):
-    result = one_sandbox.run("import os, signal; os.kill(os.getppid(), signal.SIGKILL)")
-    if one_sandbox.backend == "docker":
-        # the runner is the container's PID 1: the kernel drops the signal, nothing happens
-        assert result.ok, result
-    else:
-        assert result.error is None and result.exit_code == 137 and not result.ok, result
+def test_killing_the_runner_changes_nothing(one_sandbox):
+    # the runner is the sandbox's PID 1 on both backends: the kernel drops the signal
+    result = one_sandbox.run("import os, signal; os.kill(1, signal.SIGKILL); print(os.getppid())")
+    assert result.ok and result.stdout == "1\n", result
     after = one_sandbox.run("print('next')")
     assert after.ok and after.stdout == "next\n", after
+
+
+OTHER_PROCESSES = """
+import os
+me = os.getpid()
+for pid in sorted(int(entry) for entry in os.listdir('/proc') if entry.isdigit()):
+    if pid != me:
+        try:
+            print('listed', pid, open('/proc/%d/comm' % pid).read().strip(), os.listdir('/proc/%d/fd' % pid))
+        except OSError as exc:
+            print('denied', pid, exc.errno)
+"""
+
+
+def test_no_other_process_of_the_sandbox_lends_its_fds(one_sandbox):
+    """Every process a job can see besides its own is not dumpable, so none of their fds (the
+    protocol's pipes among them) can be listed or reopened through /proc. bwrap's own init was one
+    (dumpable, holding the runner's stdin and stdout): where the host was not root, a job reopened
+    them, ran a job of its own and forged the next job's result."""
+    result = one_sandbox.run(OTHER_PROCESSES)
+    assert result.ok and "denied 1 13" in result.stdout, result
+    assert "listed" not in result.stdout, result.stdout
 
 
 def test_forged_result_lines_do_not_count(one_sandbox):

@@ -194,17 +194,20 @@ def same_value(got, expected, tol):
 # compiled on first use (stdio tokens only): compiling them costs every job ~0.3 ms otherwise
 _NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)"
 _FLOATISH = r"[.eE]|inf|nan"
+#: number tokens are ASCII: ``\d`` would take any script's digits (float() reads them), and Unicode
+#: case folding would make an "inf" of a dotless i, which float() rejects
+_ASCII_NOCASE = re.IGNORECASE | re.ASCII
 
 
 def same_token(got, expected, tol):
     """One output token: exact, except float tokens (``.``, ``e``, inf, nan) within the tolerance."""
     if got == expected:
         return True
-    if tol is None or not re.fullmatch(_NUMBER, expected, re.IGNORECASE):
+    if tol is None or not re.fullmatch(_NUMBER, expected, _ASCII_NOCASE):
         return False
-    if not re.search(_FLOATISH, expected, re.IGNORECASE):
+    if not re.search(_FLOATISH, expected, _ASCII_NOCASE):
         return False
-    if not re.fullmatch(_NUMBER, got, re.IGNORECASE):
+    if not re.fullmatch(_NUMBER, got, _ASCII_NOCASE):
         return False
     return same_number(float(got), float(expected), tol)
 

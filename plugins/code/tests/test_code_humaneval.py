@@ -61,3 +61,29 @@ def test_wrong_solutions_score_zero(sandbox, tmp_path):
     scored = run_score(tmp_path, True, "code.scoring=binary", backend=sandbox)
     assert all(r["status"]["code"] == "ok" for r in scored)
     assert sum(r["rewards"]["code"] for r in scored) == 0.0
+
+
+HELPER_HACKS = {
+    # the tests call the prompt's encode_shift: a program's own version remembers what it "encoded"
+    "HumanEval/50": "_seen = {}\n"
+    "def encode_shift(s):\n    _seen['E' + s] = s\n    return 'E' + s\n"
+    "def decode_shift(s):\n    return _seen.get(s, '')\n",
+    # the tests check poly(xs, root) == 0 with the prompt's poly: a program's poly is 0 everywhere
+    "HumanEval/32": "def poly(xs, x):\n    return 0.0\ndef find_zero(xs):\n    return 12345.0\n",
+}
+
+
+def test_the_prompts_helpers_are_the_tests_not_the_programs(sandbox):
+    """A completion that redefines a helper the tests call cannot make them vacuous (it could under
+    HumanEval's own harness, where prompt, completion and tests share one namespace)."""
+    from grpo_reward_code.humaneval import rows
+
+    from grpo_core.engine import Engine
+    from grpo_core.plugins import get_registry
+
+    chosen = [row for row in rows() if row["task_id"] in HELPER_HACKS]
+    hacked = [dict(row, completion="```python\n" + HELPER_HACKS[row["task_id"]] + "```") for row in chosen]
+    spec = [{"verifier": "code", "options": {"backend": sandbox}}]
+    with Engine(spec, registry=get_registry()) as engine:
+        scores = engine.score(hacked + chosen).scores["code"]
+    assert [(s.status.value, s.value) for s in scores] == [("ok", 0.0)] * 2 + [("ok", 1.0)] * 2, scores

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from grpo_reward_format import FormatVerifier, TagCountVerifier
+from grpo_reward_format.verifiers import tags_in_order
 from pydantic import ValidationError
 
 from grpo_core import Sample
@@ -89,3 +93,28 @@ def test_chat_message_completion():
 )
 def test_tag_count_partial_credit(completion, expected):
     assert score(TagCountVerifier(), completion).value == expected
+
+
+# The lazy regex ``tags_in_order`` replaced: the reference on short texts (it backtracked cubically)
+REFERENCE_SOFT = re.compile(r"<think>(.*?)</think>.*?<answer>(.*?)</answer>", re.DOTALL)
+PIECES = ["<think>", "</think>", "<answer>", "</answer>", "x", " ", "\n", "<", ">", "/"]
+
+
+def test_soft_finds_what_the_lazy_regex_found():
+    generator = random.Random(20261128)
+    tags = ("<think>", "</think>", "<answer>", "</answer>")
+    for _ in range(20_000):
+        text = "".join(generator.choice(PIECES) for _ in range(generator.randint(0, 16)))
+        reference = REFERENCE_SOFT.search(text)
+        assert tags_in_order(text, tags) == (reference and reference.groups()), repr(text)
+
+
+@pytest.mark.parametrize("mode", ["soft", "strict"])
+def test_adversarial_tags_cost_a_pass(mode):
+    # the regex took cubic time on these, in the engine's own process (no timing asserted: the old
+    # code would not finish them within the test run at all)
+    verifier = FormatVerifier({"mode": mode})
+    for text in ("<think>x</think>" * 20_000, "<think>" * 50_000, "<think>a</think> " * 20_000 + "<answer>"):
+        assert verifier.score(Sample({"completion": text})).value == 0.0
+    closed = "<think>" + "<think>x</think>" * 20_000 + "<answer>42</answer>"
+    assert FormatVerifier({"mode": "soft"}).score(Sample({"completion": closed})).value == 1.0
