@@ -38,6 +38,9 @@ import time
 
 MARK = "GRPO-RESULT "
 CHUNK = 65536
+#: as PID 1, how often at least the runner collects the orphans a running job left (seconds)
+REAP_EVERY = 0.02
+REAP_BATCH = 512
 #: shared scratch dirs emptied after every job (sandboxed modes only); /dev/mqueue: POSIX queues
 SCRUB = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
 #: the work root's mode (a program may chmod it; the next job must still be able to create its dir)
@@ -764,6 +767,9 @@ class _Streams:
             in_w = None
         exit_fd, owned = _exit_fd(proc)
         watch_exit = exit_fd is not None
+        reap = _state.get("init", False)
+        zygote = _zygote["current"]
+        keep = {proc.pid} | ({zygote.pid} if zygote is not None else set())
         try:
             while proc.returncode is None and not self.result["output_limit_exceeded"]:
                 remaining = deadline - time.monotonic()
@@ -772,6 +778,9 @@ class _Streams:
                     break
                 if not watch_exit:  # nothing tells of this exit: look every few milliseconds
                     remaining = min(remaining, 0.005)
+                if reap:
+                    _reap_orphans(keep)
+                    remaining = min(remaining, REAP_EVERY)
                 readable = list(self.readers) + ([exit_fd] if watch_exit else [])
                 writable = [in_w] if in_w is not None else []
                 ready_r, ready_w, _ = select.select(readable, writable, [], remaining)
@@ -996,6 +1005,25 @@ def _reap_exited_children():
             return
 
 
+def _reap_orphans(keep):
+    """As PID 1, while a job runs: collect its orphans that have exited (a program's children it
+    left behind, then killed), which would otherwise hold the sandbox's pids until the job ends and
+    fail a correct program's next fork. Never a process in ``keep`` (the job's own, whose status
+    ``Popen`` must read; the zygote, whose health is read after the job): the first such one that
+    has exited ends the round, left waitable (then the job is over, or the zygote is lost). At most
+    ``REAP_BATCH`` a round: a job that makes orphans as fast as they are reaped must not keep the
+    runner from its deadline."""
+    for _ in range(REAP_BATCH):
+        try:
+            exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if exited is None or exited.si_pid in keep:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(exited.si_pid, os.WNOHANG)
+
+
 def _expire_after(seconds):
     """The sandbox's own end (PID 1's exit ends it), should its host never close the session."""
     time.sleep(seconds)
@@ -1018,7 +1046,7 @@ def main(argv):
         if hasattr(resource, name)
     }
     serve = "serve" in argv
-    init = os.getpid() == 1
+    init = _state["init"] = os.getpid() == 1
     try:
         _zygote["current"] = Zygote()  # now, before any job has been read
     except Exception:

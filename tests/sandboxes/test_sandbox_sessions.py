@@ -126,6 +126,37 @@ def test_killing_the_runner_changes_nothing(one_sandbox):
     assert after.ok and after.stdout == "next\n", after
 
 
+ORPHANS = """
+import os, time
+failed = 0
+for _ in range(100):
+    try:
+        child = os.fork()
+    except BlockingIOError:
+        failed += 1
+        continue
+    if child == 0:
+        try:
+            if os.fork() == 0:  # an orphan once its parent is gone: then PID 1's child, and it exits
+                time.sleep(0.002)
+                os._exit(0)
+        except BlockingIOError:
+            os._exit(3)
+        os._exit(0)
+    failed += os.waitpid(child, 0)[1] != 0
+    time.sleep(0.025)
+print("failed forks", failed)
+"""
+
+
+def test_orphans_are_reaped_while_the_job_runs(one_sandbox):
+    """100 orphans that exit under PID 1 (the runner) during one job with a pids limit of 64: as
+    zombies until the job's end they would fail a correct program's later forks (they did on both
+    backends, once the runner was bwrap's PID 1 too)."""
+    result = one_sandbox.run(ORPHANS, limits=Limits(wall_time=30.0, memory_mb=256, pids=64))
+    assert result.ok and result.stdout == "failed forks 0\n", result
+
+
 OTHER_PROCESSES = """
 import os
 me = os.getpid()

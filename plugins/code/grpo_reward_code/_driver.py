@@ -192,7 +192,8 @@ def same_value(got, expected, tol):
 
 
 # compiled on first use (stdio tokens only): compiling them costs every job ~0.3 ms otherwise
-_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)"
+#: one way only to split a digit run (``\d+\.?\d*`` had n of them: quadratic on a long wrong token)
+_NUMBER = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)"
 _FLOATISH = r"[.eE]|inf|nan"
 #: number tokens are ASCII: ``\d`` would take any script's digits (float() reads them), and Unicode
 #: case folding would make an "inf" of a dotless i, which float() rejects

@@ -15,7 +15,7 @@ from pydantic import field_validator
 
 from grpo_core import Isolation, Sample, Score, Verifier, VerifierOptions
 
-TAG_NAME = re.compile(r"^[A-Za-z][\w\-]*$")
+TAG_NAME = re.compile(r"[A-Za-z][\w\-]*\Z")  # with match: ``$`` would let a trailing newline in
 
 
 class TagOptions(VerifierOptions):

@@ -72,6 +72,8 @@ def test_custom_tags_and_prefilled_think():
 def test_tag_names_are_validated():
     with pytest.raises(ValidationError, match="tag name"):
         FormatVerifier({"think_tag": "<think>"})
+    with pytest.raises(ValidationError, match="tag name"):
+        FormatVerifier({"think_tag": "think\n"})
     with pytest.raises(ValidationError):
         FormatVerifier({"mode": "lenient"})
 
